@@ -1,0 +1,693 @@
+"""The estimator base shared by BackpropClassifier and BackpropRegressor.
+
+It holds what both estimators share: the hyper-parameters and their
+constraints, input validation, and the training loop (fit → epochs → batches
+→ one step of ``_network``). The subclasses only encode targets and decode
+outputs.
+
+Training works on local copies of the parameters; fitted attributes are
+written in one place, :meth:`BaseBackprop._publish`, once training ends (or
+is interrupted), so a failed ``fit`` never leaves half-written attributes.
+"""
+
+import time
+import warnings
+from abc import ABCMeta, abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import (
+    check_array,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
+
+from . import _network
+
+__all__ = ["BaseBackprop"]
+
+# Training stops with an error when the loss grows this many times above the
+# loss of the first epoch: gradient descent with a sane learning rate never
+# does that, and past it the parameters are on their way to overflow.
+_DIVERGENCE_FACTOR = 1e4
+
+# Rows per block in predict: large enough for efficient matrix products,
+# small enough that the (block × hidden_size) activations stay in cache.
+_PREDICT_BLOCK_ROWS = 1024
+
+
+class _TrainingState:
+    """What one call to fit or partial_fit carries from epoch to epoch.
+
+    Local to the call: it is never stored on the estimator. ``_publish``
+    copies what the fitted estimator keeps.
+    """
+
+    def __init__(self, params, velocities, history):
+        self.params = params
+        self.velocities = velocities
+        self.loss_curve = list(history.get("loss_curve_", []))
+        self.validation_loss_curve = list(history.get("validation_loss_curve_", []))
+        self.validation_scores = list(history.get("validation_scores_", []))
+        self.best_loss = history.get("best_loss_", np.inf)
+        self.best_validation_score = history.get("best_validation_score_", -np.inf)
+        self.t = history.get("t_", 0)
+        self.best_params = None
+        self.no_improvement_count = 0
+        self.converged = False
+        # Parameters at the end of the last complete epoch, for interrupts.
+        self.snapshot = _copy_params(params)
+
+    @property
+    def n_iter(self):
+        return len(self.loss_curve)
+
+
+def _copy_params(params):
+    return _network.Params(*(a.copy() for a in params))
+
+
+class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
+    """Base class of the backpropagation estimators; not for direct use."""
+
+    _parameter_constraints = {
+        "hidden_size": [Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions({"sigmoid", "tanh", "relu"})],
+        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "l2": [Interval(Real, 0, None, closed="left")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "nesterov": ["boolean"],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "warm_start": ["boolean"],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    # Whether validate_data must convert y to numbers (regression).
+    _y_numeric = False
+
+    @abstractmethod
+    def __init__(
+        self,
+        hidden_size,
+        *,
+        activation,
+        alpha,
+        l2,
+        momentum,
+        nesterov,
+        batch_size,
+        max_iter,
+        shuffle,
+        tol,
+        n_iter_no_change,
+        early_stopping,
+        validation_fraction,
+        warm_start,
+        random_state,
+        verbose,
+    ):
+        self.hidden_size = hidden_size
+        self.activation = activation
+        self.alpha = alpha
+        self.l2 = l2
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------
+    # Hooks for the subclasses.
+    # ------------------------------------------------------------------
+
+    @abstractmethod
+    def _target_attrs(self, y, *, continuing, classes=None):
+        """The fitted attributes that describe the targets of this fit.
+
+        A dict such as ``{"classes_": ..., "n_outputs_": ...,
+        "out_activation_": ...}``, published with the weights when training
+        ends. ``continuing`` is True when training goes on from the current
+        fitted state (warm start, partial_fit): the targets must then agree
+        with it.
+        """
+
+    @abstractmethod
+    def _encode_targets(self, y, target_attrs):
+        """The m × k target matrix Y of math.md for validated ``y``."""
+
+    def _training_sample_weight(self, y, sample_weight, *, incremental):
+        """Combine ``sample_weight`` with any per-class weight (classifier)."""
+        return sample_weight
+
+    @abstractmethod
+    def _validation_score(self, Y, A2, sample_weight, out_activation):
+        """The score of outputs A2 against encoded targets Y (higher is better)."""
+
+    # ------------------------------------------------------------------
+    # Public training API.
+    # ------------------------------------------------------------------
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(
+        self,
+        X,
+        y,
+        sample_weight=None,
+        *,
+        X_val=None,
+        y_val=None,
+        sample_weight_val=None,
+    ):
+        """Train the network by gradient descent on (X, y).
+
+        Each epoch is one pass over the data: one step with
+        ``batch_size=None`` (full-batch gradient descent, the tutorial's
+        method), one step per mini-batch otherwise. Training stops after
+        ``max_iter`` epochs, or earlier when the monitored loss or score has
+        not improved by ``tol`` for ``n_iter_no_change`` epochs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training inputs. float32 input is trained in float32.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights: a weight of 2 counts a sample twice.
+        X_val, y_val : array-like, default=None
+            A validation set, scored after every epoch
+            (``validation_scores_``); with ``early_stopping=True`` it is the
+            set monitored for stopping, instead of a split of the training
+            data.
+        sample_weight_val : array-like of shape (n_val_samples,), default=None
+            Weights of the validation samples.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(
+            X,
+            y,
+            sample_weight=sample_weight,
+            X_val=X_val,
+            y_val=y_val,
+            sample_weight_val=sample_weight_val,
+        )
+
+    def _fit(
+        self,
+        X,
+        y,
+        *,
+        sample_weight=None,
+        incremental=False,
+        classes=None,
+        X_val=None,
+        y_val=None,
+        sample_weight_val=None,
+    ):
+        continuing = (incremental or self.warm_start) and hasattr(self, "coefs_")
+        with _restore_input_attributes_on_error(self):
+            X, y = validate_data(
+                self,
+                X,
+                y,
+                reset=not continuing,
+                dtype=(np.float64, np.float32),
+                multi_output=True,
+                y_numeric=self._y_numeric,
+            )
+            y = _column_or_1d_if_single(y)
+            sample_weight = _check_sample_weight(sample_weight, X)
+            target_attrs = self._target_attrs(y, continuing=continuing, classes=classes)
+            Y = self._encode_targets(y, target_attrs).astype(X.dtype, copy=False)
+            sample_weight = self._training_sample_weight(
+                y, sample_weight, incremental=incremental
+            )
+            X, Y, sample_weight, validation = self._validation_data(
+                X,
+                Y,
+                y,
+                sample_weight,
+                X_val,
+                y_val,
+                sample_weight_val,
+                target_attrs,
+                incremental=incremental,
+            )
+            rng = check_random_state(self.random_state)
+            state = self._initial_state(X, Y, rng, continuing)
+            n_epochs = 1 if incremental else self.max_iter
+            self._train(
+                state,
+                X,
+                Y,
+                sample_weight,
+                validation,
+                rng,
+                n_epochs,
+                target_attrs,
+                incremental=incremental,
+            )
+        return self
+
+    # ------------------------------------------------------------------
+    # The training loop: fit → epochs → batches → steps.
+    # ------------------------------------------------------------------
+
+    def _initial_state(self, X, Y, rng, continuing):
+        if continuing:
+            params = _network.Params(
+                self.coefs_[0].astype(X.dtype, copy=True),
+                self.intercepts_[0].astype(X.dtype, copy=True),
+                self.coefs_[1].astype(X.dtype, copy=True),
+                self.intercepts_[1].astype(X.dtype, copy=True),
+            )
+            velocities = _network.Params(
+                *(v.astype(X.dtype, copy=True) for v in self._velocities)
+            )
+            history = {
+                name: getattr(self, name)
+                for name in (
+                    "loss_curve_",
+                    "validation_loss_curve_",
+                    "validation_scores_",
+                    "best_loss_",
+                    "best_validation_score_",
+                    "t_",
+                )
+                if getattr(self, name, None) is not None
+            }
+            return _TrainingState(params, velocities, history)
+        params = _network.init_params(
+            X.shape[1], self.hidden_size, Y.shape[1], rng, dtype=X.dtype
+        )
+        velocities = _network.Params(*(np.zeros_like(a) for a in params))
+        return _TrainingState(params, velocities, {})
+
+    def _train(
+        self,
+        state,
+        X,
+        Y,
+        sample_weight,
+        validation,
+        rng,
+        n_epochs,
+        target_attrs,
+        *,
+        incremental,
+    ):
+        out_activation = target_attrs["out_activation_"]
+        first_epoch_loss = state.loss_curve[0] if state.loss_curve else None
+        try:
+            for _ in range(n_epochs):
+                start = time.perf_counter()
+                epoch_loss = self._run_epoch(
+                    state, X, Y, sample_weight, rng, out_activation
+                )
+                if first_epoch_loss is None:
+                    first_epoch_loss = epoch_loss
+                self._check_divergence(epoch_loss, first_epoch_loss, state)
+                state.loss_curve.append(epoch_loss)
+                state.t += X.shape[0]
+                if validation is not None:
+                    self._record_validation(state, validation, out_activation)
+                self._update_stopping(state, validation is not None)
+                _copy_params_into(state.snapshot, state.params)
+                if self.verbose:
+                    self._print_progress(state, time.perf_counter() - start)
+                if state.converged and not incremental:
+                    break
+        except KeyboardInterrupt:
+            if state.n_iter == 0:
+                raise
+            warnings.warn(
+                f"Training was interrupted; the estimator holds the parameters "
+                f"of the last complete epoch ({state.n_iter}).",
+                UserWarning,
+                stacklevel=3,
+            )
+            state.params = state.snapshot
+            self._publish(state, target_attrs)
+            return
+
+        if (
+            self.early_stopping
+            and validation is not None
+            and state.best_params is not None
+            and not incremental
+        ):
+            state.params = state.best_params
+        elif not state.converged and not incremental:
+            warnings.warn(
+                f"Stochastic optimizer: maximum iterations ({self.max_iter}) "
+                "reached and the optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        self._publish(state, target_attrs)
+
+    def _run_epoch(self, state, X, Y, sample_weight, rng, out_activation):
+        """One pass over the data; returns the epoch's training loss.
+
+        Full batch (``batch_size=None``): exactly one gradient-descent step,
+        and the loss is L at the parameters before the step. Mini-batch: one
+        step per batch, and the loss is the mean of the batch losses weighted
+        by the batches' sizes (or weight sums), each taken before its step.
+        """
+        n_samples = X.shape[0]
+        batch_size = n_samples if self.batch_size is None else self.batch_size
+        batch_size = min(batch_size, n_samples)
+        if batch_size == n_samples:
+            batches = [slice(None)]
+        elif self.shuffle:
+            order = rng.permutation(n_samples)
+            batches = [
+                order[start : start + batch_size]
+                for start in range(0, n_samples, batch_size)
+            ]
+        else:
+            batches = [
+                slice(start, start + batch_size)
+                for start in range(0, n_samples, batch_size)
+            ]
+        total_loss = 0.0
+        total_weight = 0.0
+        for batch in batches:
+            X_batch, Y_batch = X[batch], Y[batch]
+            w_batch = None if sample_weight is None else sample_weight[batch]
+            if w_batch is None:
+                batch_weight = X_batch.shape[0]
+            else:
+                batch_weight = float(w_batch.sum(dtype=np.float64))
+                if batch_weight == 0:
+                    # Nothing to learn from: skipping is the step of size 0.
+                    continue
+            batch_loss = self._step(state, X_batch, Y_batch, w_batch, out_activation)
+            total_loss += batch_loss * batch_weight
+            total_weight += batch_weight
+        return total_loss / total_weight
+
+    def _step(self, state, X, Y, sample_weight, out_activation):
+        """Forward, loss, backward and one gradient-descent step on a batch."""
+        params = state.params
+        A1, A2 = _network.forward(X, params, self.activation, out_activation)
+        batch_loss = _network.loss(
+            Y, A2, out_activation, sample_weight, self.l2, params
+        )
+        grads = _network.backward(
+            X, Y, A1, A2, params, self.activation, sample_weight, self.l2
+        )
+        if self.momentum:
+            _network.momentum_step(
+                params,
+                grads,
+                state.velocities,
+                self.alpha,
+                self.momentum,
+                self.nesterov,
+            )
+        else:
+            _network.gradient_step(params, grads, self.alpha)
+        return batch_loss
+
+    def _check_divergence(self, epoch_loss, first_epoch_loss, state):
+        if np.isfinite(epoch_loss) and epoch_loss <= _DIVERGENCE_FACTOR * max(
+            first_epoch_loss, np.finfo(np.float64).tiny
+        ):
+            return
+        what = (
+            f"became {epoch_loss}"
+            if not np.isfinite(epoch_loss)
+            else f"grew from {first_epoch_loss:.4g} to {epoch_loss:.4g}"
+        )
+        raise ValueError(
+            f"Training diverged at epoch {state.n_iter + 1}: the loss {what}. "
+            f"The learning rate alpha={self.alpha!r} is too large for this data: "
+            "scale the input (e.g. with sklearn.preprocessing.StandardScaler) "
+            "and/or use a smaller alpha. The estimator was left unchanged."
+        )
+
+    def _record_validation(self, state, validation, out_activation):
+        X_val, Y_val, w_val = validation
+        _, A2 = _network.forward(X_val, state.params, self.activation, out_activation)
+        state.validation_loss_curve.append(
+            _network.loss(Y_val, A2, out_activation, w_val)
+        )
+        state.validation_scores.append(
+            self._validation_score(Y_val, A2, w_val, out_activation)
+        )
+
+    def _update_stopping(self, state, has_validation):
+        """The stopping rule of MLPClassifier.
+
+        Training has converged when the monitored quantity (the validation
+        score with ``early_stopping``, the training loss otherwise) has not
+        improved by at least ``tol`` for ``n_iter_no_change`` epochs in a row.
+        """
+        loss = state.loss_curve[-1]
+        if self.early_stopping and has_validation:
+            score = state.validation_scores[-1]
+            improved = score > state.best_validation_score + self.tol
+            if score > state.best_validation_score:
+                state.best_validation_score = score
+                state.best_params = _copy_params(state.params)
+        else:
+            improved = loss < state.best_loss - self.tol
+            if has_validation:
+                state.best_validation_score = max(
+                    state.best_validation_score, state.validation_scores[-1]
+                )
+        state.best_loss = min(state.best_loss, loss)
+        state.no_improvement_count = 0 if improved else state.no_improvement_count + 1
+        if state.no_improvement_count >= self.n_iter_no_change:
+            state.converged = True
+
+    def _print_progress(self, state, seconds):
+        line = f"Epoch {state.n_iter}: loss = {state.loss_curve[-1]:.8f}"
+        if state.validation_scores:
+            line += f", validation score = {state.validation_scores[-1]:.6f}"
+        print(f"{line}, time = {seconds:.3f}s", flush=True)
+
+    def _publish(self, state, target_attrs):
+        """Write every fitted attribute, in one place."""
+        W1, b1, W2, b2 = state.params
+        for name, value in target_attrs.items():
+            setattr(self, name, value)
+        self.coefs_ = [W1, W2]
+        self.intercepts_ = [b1, b2]
+        self._velocities = list(state.velocities)
+        self.loss_curve_ = state.loss_curve
+        self.best_loss_ = float(state.best_loss)
+        self.n_iter_ = state.n_iter
+        self.t_ = state.t
+        self.n_layers_ = 3
+        if state.validation_scores:
+            self.validation_loss_curve_ = state.validation_loss_curve
+            self.validation_scores_ = state.validation_scores
+            self.best_validation_score_ = float(state.best_validation_score)
+        else:
+            self.validation_loss_curve_ = None
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+
+    # ------------------------------------------------------------------
+    # Validation data.
+    # ------------------------------------------------------------------
+
+    def _validation_data(
+        self,
+        X,
+        Y,
+        y,
+        sample_weight,
+        X_val,
+        y_val,
+        sample_weight_val,
+        target_attrs,
+        *,
+        incremental,
+    ):
+        """Return ``(X, Y, sample_weight, validation)`` for training.
+
+        ``validation`` is None or ``(X_val, Y_val, sample_weight_val)``: the
+        given validation set, or with ``early_stopping`` a split of the
+        training data (which then shrinks).
+        """
+        if (X_val is None) != (y_val is None):
+            raise ValueError("X_val and y_val must be given together.")
+        if X_val is None and sample_weight_val is not None:
+            raise ValueError("sample_weight_val is given without X_val and y_val.")
+        if X_val is not None:
+            X_val, y_val = validate_data(
+                self,
+                X_val,
+                y_val,
+                reset=False,
+                dtype=X.dtype,
+                multi_output=True,
+                y_numeric=self._y_numeric,
+            )
+            y_val = _column_or_1d_if_single(y_val)
+            Y_val = self._encode_targets(y_val, target_attrs).astype(
+                X.dtype, copy=False
+            )
+            w_val = _check_sample_weight(sample_weight_val, X_val, "sample_weight_val")
+            return X, Y, sample_weight, (X_val, Y_val, w_val)
+        if not self.early_stopping or incremental:
+            return X, Y, sample_weight, None
+        return self._split_validation(X, Y, y, sample_weight)
+
+    def _split_validation(self, X, Y, y, sample_weight):
+        from sklearn.model_selection import train_test_split
+
+        stratify = self._stratify_labels(y)
+        n_val = int(np.ceil(self.validation_fraction * X.shape[0]))
+        if n_val < 2 or X.shape[0] - n_val < 1:
+            raise ValueError(
+                f"early_stopping needs at least 2 validation samples and 1 "
+                f"training sample; validation_fraction={self.validation_fraction} "
+                f"of {X.shape[0]} samples leaves too few. Use more samples, a "
+                "larger validation_fraction, or pass X_val and y_val."
+            )
+        index = np.arange(X.shape[0])
+        train, val = train_test_split(
+            index,
+            test_size=self.validation_fraction,
+            random_state=check_random_state(self.random_state).randint(
+                np.iinfo(np.int32).max
+            ),
+            stratify=stratify,
+        )
+        w_train = None if sample_weight is None else sample_weight[train]
+        w_val = None if sample_weight is None else sample_weight[val]
+        return X[train], Y[train], w_train, (X[val], Y[val], w_val)
+
+    def _stratify_labels(self, y):
+        return None
+
+    # ------------------------------------------------------------------
+    # Prediction.
+    # ------------------------------------------------------------------
+
+    def _fitted_params(self):
+        return _network.Params(
+            self.coefs_[0], self.intercepts_[0], self.coefs_[1], self.intercepts_[1]
+        )
+
+    def _logits(self, X):
+        """Z2 for validated X, computed in blocks of rows.
+
+        Blocks keep the hidden activations small and in cache instead of
+        allocating an n × h array.
+        """
+        params = self._fitted_params()
+        n_outputs = params.b2.shape[0]
+        Z2 = np.empty((X.shape[0], n_outputs), np.result_type(X, params.W1))
+        for start in range(0, X.shape[0], _PREDICT_BLOCK_ROWS):
+            block = slice(start, start + _PREDICT_BLOCK_ROWS)
+            Z2[block] = _network.output_logits(X[block], params, self.activation)
+        return Z2
+
+    def _validate_predict_input(self, X):
+        check_is_fitted(self)
+        return validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
+
+
+def _copy_params_into(dst, src):
+    for d, s in zip(dst, src, strict=True):
+        np.copyto(d, s)
+
+
+def _column_or_1d_if_single(y):
+    # A column vector is one target, as in MLPClassifier and MLPRegressor:
+    # say so with scikit-learn's DataConversionWarning and flatten it.
+    if y.ndim == 2 and y.shape[1] == 1:
+        return column_or_1d(y, warn=True)
+    return y
+
+
+def _check_sample_weight(sample_weight, X, name="sample_weight"):
+    """Validate weights: finite, non-negative, not all zero, one per row."""
+    if sample_weight is None:
+        return None
+    sample_weight = (
+        check_array(
+            sample_weight,
+            ensure_2d=False,
+            dtype=X.dtype,
+            input_name=name,
+            copy=False,
+        )
+        if not np.isscalar(sample_weight)
+        else np.full(X.shape[0], sample_weight, dtype=X.dtype)
+    )
+    if sample_weight.ndim != 1 or sample_weight.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"{name}.shape == {sample_weight.shape}, expected ({X.shape[0]},)!"
+        )
+    if np.any(sample_weight < 0):
+        raise ValueError(f"Negative values in data passed to `{name}`.")
+    if not np.any(sample_weight > 0):
+        raise ValueError(
+            f"`{name}` must contain at least one positive weight; all are zero."
+        )
+    return sample_weight
+
+
+class _restore_input_attributes_on_error:
+    """Put back n_features_in_ and feature_names_in_ if fit fails.
+
+    ``validate_data`` writes them before training starts; a fit that then
+    fails (bad targets, divergence, interrupt before the first epoch) must
+    leave the estimator as it was.
+    """
+
+    _names = ("n_features_in_", "feature_names_in_")
+
+    def __init__(self, estimator):
+        self.estimator = estimator
+
+    def __enter__(self):
+        self.saved = {
+            name: self.estimator.__dict__[name]
+            for name in self._names
+            if name in self.estimator.__dict__
+        }
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            return False
+        for name in self._names:
+            if name in self.saved:
+                setattr(self.estimator, name, self.saved[name])
+            else:
+                self.estimator.__dict__.pop(name, None)
+        return False

@@ -1,0 +1,598 @@
+"""The tutorial's two-layer network as pure NumPy functions.
+
+Everything the estimators compute about the network lives here: activations
+and their derivatives, losses, weight initialisation, forward propagation,
+backpropagation and the gradient-descent step. Each function's docstring
+carries its formula in the notation of ``math.md`` (rows are samples):
+
+=======  ======  ===============================================
+symbol   shape   meaning
+=======  ======  ===============================================
+``X``    m × n   inputs
+``Y``    m × k   targets (0/1 indicators, or real values)
+``W1``   n × h   weights into the hidden layer
+``b1``   h       biases of the hidden layer
+``W2``   h × k   weights into the output layer
+``b2``   k       biases of the output layer
+``α``            learning rate (``alpha``)
+=======  ======  ===============================================
+
+This module imports nothing from the rest of the package and keeps no state:
+arrays come in, arrays go out. Functions that take ``out`` buffers or update
+parameters in place say so; all others leave their arguments untouched.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+from scipy.special import expit, xlogy
+
+__all__ = [
+    "Params",
+    "sigmoid",
+    "sigmoid_derivative",
+    "tanh",
+    "tanh_derivative",
+    "relu",
+    "relu_derivative",
+    "identity",
+    "softmax",
+    "log_softmax",
+    "HIDDEN_ACTIVATIONS",
+    "OUTPUT_ACTIVATIONS",
+    "binary_log_loss",
+    "categorical_log_loss",
+    "squared_loss",
+    "LOSSES",
+    "init_params",
+    "forward",
+    "output_logits",
+    "loss",
+    "backward",
+    "gradient_step",
+    "momentum_step",
+]
+
+
+class Params(NamedTuple):
+    """The four parameter arrays of the network, or their gradients.
+
+    Attributes
+    ----------
+    W1 : ndarray of shape (n, h)
+    b1 : ndarray of shape (h,)
+    W2 : ndarray of shape (h, k)
+    b2 : ndarray of shape (k,)
+    """
+
+    W1: np.ndarray
+    b1: np.ndarray
+    W2: np.ndarray
+    b2: np.ndarray
+
+
+# ---------------------------------------------------------------------------
+# Activations. Each derivative is written in terms of the activation's
+# *output* a = f(z), which is what the forward pass keeps: the backward pass
+# then needs no copy of Z1.
+# ---------------------------------------------------------------------------
+
+
+def sigmoid(z, out=None):
+    """σ(z) = 1 / (1 + e^(−z)), computed without overflow.
+
+    ``1 / (1 + np.exp(-z))`` overflows for z < −709; ``scipy.special.expit``
+    does not.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbackprop._network import sigmoid
+    >>> sigmoid(np.array([-1000.0, 0.0, 1000.0]))
+    array([0. , 0.5, 1. ])
+    """
+    return expit(z, out=out)
+
+
+def sigmoid_derivative(a):
+    """σ'(z) = σ(z)(1 − σ(z)), given ``a = σ(z)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbackprop._network import sigmoid_derivative
+    >>> sigmoid_derivative(np.array([0.5]))
+    array([0.25])
+    """
+    return a * (1 - a)
+
+
+def tanh(z, out=None):
+    """tanh(z) = (e^z − e^(−z)) / (e^z + e^(−z)).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbackprop._network import tanh
+    >>> tanh(np.array([0.0]))
+    array([0.])
+    """
+    return np.tanh(z, out=out)
+
+
+def tanh_derivative(a):
+    """tanh'(z) = 1 − tanh(z)², given ``a = tanh(z)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbackprop._network import tanh_derivative
+    >>> tanh_derivative(np.array([0.0]))
+    array([1.])
+    """
+    return 1 - a * a
+
+
+def relu(z, out=None):
+    """relu(z) = max(z, 0).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbackprop._network import relu
+    >>> relu(np.array([-2.0, 3.0]))
+    array([0., 3.])
+    """
+    return np.maximum(z, 0, out=out)
+
+
+def relu_derivative(a):
+    """relu'(z) = 1 where z > 0, else 0, given ``a = relu(z)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbackprop._network import relu_derivative
+    >>> relu_derivative(np.array([0.0, 3.0]))
+    array([0., 1.])
+    """
+    return (a > 0).astype(a.dtype)
+
+
+def identity(z, out=None):
+    """The identity, the output activation of regression: g(z) = z.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbackprop._network import identity
+    >>> identity(np.array([-2.0, 3.0]))
+    array([-2.,  3.])
+    """
+    if out is None or out is z:
+        return z
+    np.copyto(out, z)
+    return out
+
+
+def softmax(z, out=None):
+    """Softmax over each row: a_ij = e^(z_ij) / Σ_j' e^(z_ij').
+
+    The row maximum is subtracted first so that ``exp`` cannot overflow.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbackprop._network import softmax
+    >>> softmax(np.array([[0.0, 0.0], [1000.0, 0.0]]))
+    array([[0.5, 0.5],
+           [1. , 0. ]])
+    """
+    out = np.subtract(z, z.max(axis=1, keepdims=True), out=out)
+    np.exp(out, out=out)
+    out /= out.sum(axis=1, keepdims=True)
+    return out
+
+
+def log_softmax(z):
+    """log softmax(z) per row, finite for any finite z.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbackprop._network import log_softmax
+    >>> log_softmax(np.array([[1000.0, 0.0]]))
+    array([[    0., -1000.]])
+    """
+    shifted = z - z.max(axis=1, keepdims=True)
+    shifted -= np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return shifted
+
+
+#: Hidden-layer activations: name → (f, f' in terms of a = f(z)).
+HIDDEN_ACTIVATIONS = {
+    "sigmoid": (sigmoid, sigmoid_derivative),
+    "tanh": (tanh, tanh_derivative),
+    "relu": (relu, relu_derivative),
+}
+
+#: Output activations g: name → function.
+OUTPUT_ACTIVATIONS = {
+    "sigmoid": sigmoid,
+    "softmax": softmax,
+    "identity": identity,
+}
+
+
+# ---------------------------------------------------------------------------
+# Losses: sums over samples, each sample's term multiplied by its weight.
+# The estimators divide by Σ s (or m), so that blocks of rows can be summed
+# before dividing once.
+# ---------------------------------------------------------------------------
+
+
+def _clip_probabilities(A):
+    # Logs are taken on values kept away from 0 and 1 by the dtype's machine
+    # epsilon, so the loss is finite for any finite input (math.md).
+    eps = np.finfo(A.dtype).eps
+    return np.clip(A, eps, 1 - eps)
+
+
+def _weighted_sum(per_sample, sample_weight):
+    if sample_weight is None:
+        return float(per_sample.sum(dtype=np.float64))
+    return float(np.dot(sample_weight, per_sample))
+
+
+def binary_log_loss(Y, A, sample_weight=None):
+    """Σ_i s_i Σ_j −[y_ij log a_ij + (1 − y_ij) log(1 − a_ij)].
+
+    The loss of sigmoid outputs (binary and multilabel classification),
+    *summed* over samples; divide by m (or Σ s) for math.md's mean.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbackprop._network import binary_log_loss
+    >>> round(binary_log_loss(np.array([[1.0]]), np.array([[0.5]])), 6)
+    0.693147
+    """
+    A = _clip_probabilities(A)
+    per_sample = -(xlogy(Y, A) + xlogy(1 - Y, 1 - A)).sum(axis=1)
+    return _weighted_sum(per_sample, sample_weight)
+
+
+def categorical_log_loss(Y, A, sample_weight=None):
+    """Σ_i s_i Σ_j −y_ij log a_ij.
+
+    The loss of softmax outputs (multiclass classification), *summed* over
+    samples; divide by m (or Σ s) for math.md's mean.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbackprop._network import categorical_log_loss
+    >>> round(categorical_log_loss(np.array([[0.0, 1.0]]), np.array([[0.5, 0.5]])), 6)
+    0.693147
+    """
+    A = _clip_probabilities(A)
+    per_sample = -xlogy(Y, A).sum(axis=1)
+    return _weighted_sum(per_sample, sample_weight)
+
+
+def squared_loss(Y, A, sample_weight=None):
+    """Σ_i s_i Σ_j ½ (a_ij − y_ij)².
+
+    The loss of identity outputs (regression), *summed* over samples; divide
+    by m (or Σ s) for math.md's mean.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbackprop._network import squared_loss
+    >>> squared_loss(np.array([[1.0], [0.0]]), np.array([[3.0], [0.0]]))
+    2.0
+    """
+    diff = A - Y
+    per_sample = 0.5 * np.einsum("ij,ij->i", diff, diff)
+    return _weighted_sum(per_sample, sample_weight)
+
+
+#: The loss paired with each output activation (math.md's table).
+LOSSES = {
+    "sigmoid": binary_log_loss,
+    "softmax": categorical_log_loss,
+    "identity": squared_loss,
+}
+
+
+# ---------------------------------------------------------------------------
+# The network.
+# ---------------------------------------------------------------------------
+
+
+def init_params(n_features, hidden_size, n_outputs, random_state, dtype=np.float64):
+    """Draw initial weights and biases, Glorot-uniform.
+
+    Every entry of ``W1, b1`` is drawn from U(−r1, r1) and every entry of
+    ``W2, b2`` from U(−r2, r2), where r = √(6 / (fan_in + fan_out)) (Glorot &
+    Bengio, 2010), as in scikit-learn's ``MLPClassifier`` for tanh and relu.
+    For sigmoid units ``MLPClassifier`` uses √(2 / (fan_in + fan_out)); we use
+    the same bound for every activation so that a model depends on
+    ``random_state`` alone. Values are drawn in float64 in the order W1, b1,
+    W2, b2, then cast to ``dtype``, so float32 and float64 fits start from the
+    same point.
+
+    Parameters
+    ----------
+    n_features, hidden_size, n_outputs : int
+        n, h and k.
+    random_state : numpy.random.RandomState
+        The only source of randomness.
+    dtype : numpy dtype, default=np.float64
+
+    Returns
+    -------
+    params : Params
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbackprop._network import init_params
+    >>> p = init_params(2, 3, 1, np.random.RandomState(0))
+    >>> [a.shape for a in p]
+    [(2, 3), (3,), (3, 1), (1,)]
+    """
+    bound1 = np.sqrt(6.0 / (n_features + hidden_size))
+    bound2 = np.sqrt(6.0 / (hidden_size + n_outputs))
+    W1 = random_state.uniform(-bound1, bound1, (n_features, hidden_size))
+    b1 = random_state.uniform(-bound1, bound1, hidden_size)
+    W2 = random_state.uniform(-bound2, bound2, (hidden_size, n_outputs))
+    b2 = random_state.uniform(-bound2, bound2, n_outputs)
+    return Params(*(np.asarray(a, dtype=dtype) for a in (W1, b1, W2, b2)))
+
+
+def forward(X, params, activation="sigmoid", out_activation="sigmoid"):
+    """Forward propagation.
+
+    ::
+
+        Z1 = X · W1 + b1
+        A1 = f(Z1)          f = σ for the tutorial's network
+        Z2 = A1 · W2 + b2
+        A2 = g(Z2)
+
+    Z1 and Z2 are computed in the buffers that become A1 and A2.
+
+    Parameters
+    ----------
+    X : ndarray of shape (m, n)
+    params : Params
+    activation : {"sigmoid", "tanh", "relu"}
+        The hidden layer's f.
+    out_activation : {"sigmoid", "softmax", "identity"}
+        The output layer's g.
+
+    Returns
+    -------
+    A1 : ndarray of shape (m, h)
+    A2 : ndarray of shape (m, k)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbackprop._network import Params, forward
+    >>> p = Params(np.zeros((2, 3)), np.zeros(3), np.ones((3, 1)), np.zeros(1))
+    >>> A1, A2 = forward(np.ones((1, 2)), p, out_activation="identity")
+    >>> A1, A2
+    (array([[0.5, 0.5, 0.5]]), array([[1.5]]))
+    """
+    W1, b1, W2, b2 = params
+    f, _ = HIDDEN_ACTIVATIONS[activation]
+    g = OUTPUT_ACTIVATIONS[out_activation]
+    A1 = X @ W1
+    A1 += b1
+    f(A1, out=A1)
+    A2 = A1 @ W2
+    A2 += b2
+    A2 = g(A2, out=A2)
+    return A1, A2
+
+
+def output_logits(X, params, activation="sigmoid"):
+    """Z2 = f(X · W1 + b1) · W2 + b2, the output layer before g.
+
+    The classifier's ``decision_function``; ``predict_log_proba`` is computed
+    from it so that it is never −∞.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbackprop._network import Params, output_logits
+    >>> p = Params(np.zeros((2, 3)), np.zeros(3), np.ones((3, 1)), np.zeros(1))
+    >>> output_logits(np.ones((1, 2)), p)
+    array([[1.5]])
+    """
+    _, Z2 = forward(X, params, activation, "identity")
+    return Z2
+
+
+def loss(Y, A2, out_activation, sample_weight=None, l2=0.0, params=None):
+    """The training loss L of math.md, a mean over the batch.
+
+    ::
+
+        L = (1/m) Σ_i ℓ(y_i, a_i) + (λ / (2m)) (‖W1‖² + ‖W2‖²)
+
+    with ℓ the loss paired with ``out_activation``; with sample weights s,
+    ``1/m`` becomes ``1/Σ s`` and ``Σ_i`` becomes ``Σ_i s_i``.
+
+    Parameters
+    ----------
+    Y, A2 : ndarray of shape (m, k)
+        Targets and the network's output A2 = g(Z2).
+    out_activation : {"sigmoid", "softmax", "identity"}
+    sample_weight : ndarray of shape (m,), default=None
+    l2 : float, default=0.0
+        λ, the L2 penalty on the weights (not the biases).
+    params : Params, default=None
+        Needed only when ``l2 > 0``.
+
+    Returns
+    -------
+    loss : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbackprop._network import loss
+    >>> loss(np.array([[1.0], [0.0]]), np.array([[3.0], [0.0]]), "identity")
+    1.0
+    """
+    total = LOSSES[out_activation](Y, A2, sample_weight)
+    m = (
+        Y.shape[0]
+        if sample_weight is None
+        else float(np.sum(sample_weight, dtype=np.float64))
+    )
+    if l2:
+        total += 0.5 * l2 * (_squared_norm(params.W1) + _squared_norm(params.W2))
+    return total / m
+
+
+def _squared_norm(W):
+    W = W.ravel()
+    return float(np.dot(W, W))
+
+
+def backward(X, Y, A1, A2, params, activation="sigmoid", sample_weight=None, l2=0.0):
+    """Backpropagation: the gradient of :func:`loss` with respect to each parameter.
+
+    ::
+
+        dZ2 = (A2 − Y) / m                 with weights: s_i (a_i − y_i) / Σ s
+        dW2 = A1ᵀ · dZ2  (+ (λ/m) W2)
+        db2 = Σ_rows dZ2
+        dA1 = dZ2 · W2ᵀ
+        dZ1 = dA1 ⊙ f'(Z1)                 f'(Z1) = A1 ⊙ (1 − A1) for σ
+        dW1 = Xᵀ · dZ1   (+ (λ/m) W1)
+        db1 = Σ_rows dZ1
+
+    The output error is ``A2 − Y`` for all three pairs of output activation
+    and loss (sigmoid with binary log loss, softmax with categorical log loss,
+    identity with squared loss), so ``out_activation`` is not needed here.
+
+    Parameters
+    ----------
+    X : ndarray of shape (m, n)
+    Y : ndarray of shape (m, k)
+    A1, A2 : ndarray
+        The hidden and output activations of :func:`forward` for X.
+    params : Params
+    activation : {"sigmoid", "tanh", "relu"}
+    sample_weight : ndarray of shape (m,), default=None
+    l2 : float, default=0.0
+
+    Returns
+    -------
+    grads : Params
+        dW1, db1, dW2, db2.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbackprop._network import Params, forward, backward
+    >>> p = Params(np.zeros((1, 1)), np.zeros(1), np.ones((1, 1)), np.zeros(1))
+    >>> X, Y = np.ones((1, 1)), np.zeros((1, 1))
+    >>> A1, A2 = forward(X, p, out_activation="identity")
+    >>> backward(X, Y, A1, A2, p).b2
+    array([0.5])
+    """
+    W1, _, W2, _ = params
+    _, f_prime = HIDDEN_ACTIVATIONS[activation]
+    if sample_weight is None:
+        m = X.shape[0]
+        dZ2 = (A2 - Y) / m
+    else:
+        m = np.sum(sample_weight, dtype=np.float64)
+        dZ2 = (A2 - Y) * (sample_weight / m)[:, np.newaxis].astype(A2.dtype, copy=False)
+    dW2 = A1.T @ dZ2
+    db2 = dZ2.sum(axis=0)
+    dA1 = dZ2 @ W2.T
+    dZ1 = dA1 * f_prime(A1)
+    dW1 = X.T @ dZ1
+    db1 = dZ1.sum(axis=0)
+    if l2:
+        dW2 += (l2 / m) * W2
+        dW1 += (l2 / m) * W1
+    return Params(dW1, db1, dW2, db2)
+
+
+def gradient_step(params, grads, alpha):
+    """One step of gradient descent, in place: W ← W − α dW, b ← b − α db.
+
+    Parameters
+    ----------
+    params : Params
+        Updated in place.
+    grads : Params
+    alpha : float
+        α, the learning rate.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbackprop._network import Params, gradient_step
+    >>> p = Params(np.ones((1, 1)), np.ones(1), np.ones((1, 1)), np.ones(1))
+    >>> g = Params(*(np.full_like(a, 2.0) for a in p))
+    >>> gradient_step(p, g, 0.25).W1
+    array([[0.5]])
+    """
+    for param, grad in zip(params, grads, strict=True):
+        param -= alpha * grad
+    return params
+
+
+def momentum_step(params, grads, velocities, alpha, momentum, nesterov=False):
+    """One step of gradient descent with momentum, in place.
+
+    ::
+
+        v ← μ v − α dW
+        W ← W + v                      (classical momentum)
+        W ← W + μ v − α dW             (Nesterov's, in the form of
+                                        Sutskever et al., 2013)
+
+    With μ = 0 this is :func:`gradient_step`, up to rounding.
+
+    Parameters
+    ----------
+    params : Params
+        Updated in place.
+    grads : Params
+    velocities : Params
+        v, updated in place; zeros before the first step.
+    alpha : float
+        α, the learning rate.
+    momentum : float
+        μ.
+    nesterov : bool, default=False
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbackprop._network import Params, momentum_step
+    >>> p = Params(np.ones((1, 1)), np.ones(1), np.ones((1, 1)), np.ones(1))
+    >>> g = Params(*(np.ones_like(a) for a in p))
+    >>> v = Params(*(np.zeros_like(a) for a in p))
+    >>> momentum_step(p, g, v, 0.5, 0.9).W1
+    array([[0.5]])
+    """
+    for param, grad, velocity in zip(params, grads, velocities, strict=True):
+        velocity *= momentum
+        velocity -= alpha * grad
+        if nesterov:
+            param += momentum * velocity - alpha * grad
+        else:
+            param += velocity
+    return params
