@@ -31,10 +31,14 @@ from . import _network
 
 __all__ = ["BaseBackprop"]
 
-# Training stops with an error when the loss grows this many times above the
-# loss of the first epoch: gradient descent with a sane learning rate never
-# does that, and past it the parameters are on their way to overflow.
-_DIVERGENCE_FACTOR = 1e4
+# Training stops with an error when the loss grows this many times above both
+# the loss of the first epoch and the loss of the best constant prediction
+# (the class frequencies, or the mean target): gradient descent with a sane
+# learning rate never does that. The second reference matters for
+# classifiers, whose loss is bounded (−log ε per output) and so never becomes
+# infinite: a network whose sigmoids have saturated on the wrong side is
+# caught this way.
+_DIVERGENCE_FACTOR = 10.0
 
 # Rows per block in predict: large enough for efficient matrix products,
 # small enough that the (block × hidden_size) activations stay in cache.
@@ -321,6 +325,7 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
     ):
         out_activation = target_attrs["out_activation_"]
         first_epoch_loss = state.loss_curve[0] if state.loss_curve else None
+        constant_loss = _constant_prediction_loss(Y, sample_weight, out_activation)
         try:
             for _ in range(n_epochs):
                 start = time.perf_counter()
@@ -329,7 +334,9 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
                 )
                 if first_epoch_loss is None:
                     first_epoch_loss = epoch_loss
-                self._check_divergence(epoch_loss, first_epoch_loss, state)
+                self._check_divergence(
+                    epoch_loss, max(first_epoch_loss, constant_loss), state
+                )
                 state.loss_curve.append(epoch_loss)
                 state.t += X.shape[0]
                 if validation is not None:
@@ -433,15 +440,16 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
             _network.gradient_step(params, grads, self.alpha)
         return batch_loss
 
-    def _check_divergence(self, epoch_loss, first_epoch_loss, state):
+    def _check_divergence(self, epoch_loss, reference_loss, state):
         if np.isfinite(epoch_loss) and epoch_loss <= _DIVERGENCE_FACTOR * max(
-            first_epoch_loss, np.finfo(np.float64).tiny
+            reference_loss, np.finfo(np.float64).tiny
         ):
             return
         what = (
             f"became {epoch_loss}"
             if not np.isfinite(epoch_loss)
-            else f"grew from {first_epoch_loss:.4g} to {epoch_loss:.4g}"
+            else f"reached {epoch_loss:.4g}, over {_DIVERGENCE_FACTOR:g} times "
+            f"its starting level {reference_loss:.4g}"
         )
         raise ValueError(
             f"Training diverged at epoch {state.n_iter + 1}: the loss {what}. "
@@ -624,6 +632,12 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
 def _copy_params_into(dst, src):
     for d, s in zip(dst, src, strict=True):
         np.copyto(d, s)
+
+
+def _constant_prediction_loss(Y, sample_weight, out_activation):
+    """The loss of predicting the (weighted) mean of Y for every sample."""
+    mean = np.average(Y, axis=0, weights=sample_weight)
+    return _network.loss(Y, np.broadcast_to(mean, Y.shape), out_activation, sample_weight)
 
 
 def _column_or_1d_if_single(y):

@@ -40,7 +40,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
     activation : {"sigmoid", "tanh", "relu"}, default="sigmoid"
         The hidden layer's activation function. The tutorial uses the sigmoid.
 
-    alpha : float, default=0.1
+    alpha : float, default=0.3
         α, the **learning rate**: the step size of gradient descent. Note that
         in :class:`~sklearn.neural_network.MLPClassifier`, ``alpha`` is the
         strength of an L2 penalty and the learning rate is
@@ -58,7 +58,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         Use Nesterov's momentum instead of classical momentum (when
         ``momentum > 0``).
 
-    batch_size : int or None, default=32
+    batch_size : int or None, default=200
         Rows per gradient step. ``None`` means full-batch gradient descent,
         the tutorial's method: one step per epoch, over all the training data.
         An int means mini-batch gradient descent; it is capped at the number
@@ -174,7 +174,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
     >>> model.fit(X, y).score(X, y) > 0.95
     True
     >>> model.predict_proba(X[:1]).round(2)
-    array([[1., 0., 0.]])
+    array([[0.99, 0.01, 0.  ]])
     """
 
     _parameter_constraints = {
@@ -187,11 +187,11 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         hidden_size=100,
         *,
         activation="sigmoid",
-        alpha=0.1,
+        alpha=0.3,
         l2=0.0,
         momentum=0.0,
         nesterov=False,
-        batch_size=32,
+        batch_size=200,
         max_iter=200,
         shuffle=True,
         tol=1e-4,
@@ -257,13 +257,12 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         )
 
     def _target_attrs(self, y, *, continuing, classes=None):
-        check_classification_targets(y)
-        target_type = type_of_target(y)
+        target_type = _classification_target_type(y)
         if target_type == "multilabel-indicator":
             found = np.arange(y.shape[1])
             out_activation, n_outputs = "sigmoid", y.shape[1]
         elif target_type in ("binary", "multiclass"):
-            found = unique_labels(y)
+            found = _sorted_labels(y)
             out_activation, n_outputs = None, None
         else:
             raise ValueError(
@@ -325,8 +324,8 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
             and target_attrs["out_activation_"] != "softmax"
         ):
             raise ValueError("The model was fitted on multilabel targets; y is 1-D.")
-        check_classification_targets(y)
-        _check_known_labels(unique_labels(y), classes)
+        _classification_target_type(y)
+        _check_known_labels(_sorted_labels(y), classes)
         index = np.searchsorted(classes, y)
         if len(classes) == 2:
             return (index == 1).astype(np.float64).reshape(-1, 1)
@@ -458,6 +457,34 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
+
+
+def _classification_target_type(y):
+    """scikit-learn's target checks, with a ValueError for mixed label types.
+
+    Sorting labels of mixed types (say ``"a"`` and ``1``) raises Python's
+    bare ``TypeError: '<' not supported``; say what is wrong instead.
+    """
+    try:
+        check_classification_targets(y)
+        return type_of_target(y)
+    except TypeError as exc:
+        raise _mixed_labels_error(y) from exc
+
+
+def _sorted_labels(y):
+    try:
+        return unique_labels(y)
+    except TypeError as exc:
+        raise _mixed_labels_error(y) from exc
+
+
+def _mixed_labels_error(y):
+    kinds = sorted({type(label).__name__ for label in np.asarray(y, dtype=object).ravel()})
+    return ValueError(
+        f"Mix of label input types ({', '.join(kinds)}): class labels must all "
+        "be strings or all be numbers."
+    )
 
 
 def _same_labels(a, b):

@@ -49,7 +49,7 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         Use Nesterov's momentum instead of classical momentum (when
         ``momentum > 0``).
 
-    batch_size : int or None, default=32
+    batch_size : int or None, default=200
         Rows per gradient step. ``None`` means full-batch gradient descent,
         the tutorial's method: one step per epoch, over all the training data.
         An int means mini-batch gradient descent; it is capped at the number
@@ -153,8 +153,8 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
     >>> rng = np.random.RandomState(0)
     >>> X = rng.uniform(-2, 2, size=(200, 1))
     >>> y = np.sin(X[:, 0])
-    >>> model = BackpropRegressor(alpha=0.1, random_state=0).fit(X, y)
-    >>> model.score(X, y) > 0.95
+    >>> model = BackpropRegressor(hidden_size=10, alpha=0.3, batch_size=None, random_state=0)
+    >>> model.fit(X, y).score(X, y) > 0.95
     True
     >>> model.predict(X[:3]).shape
     (3,)
@@ -171,7 +171,7 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         l2=0.0,
         momentum=0.0,
         nesterov=False,
-        batch_size=32,
+        batch_size=200,
         max_iter=200,
         shuffle=True,
         tol=1e-4,

@@ -1,0 +1,142 @@
+"""BackpropClassifier: targets, probabilities, logits."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris, make_multilabel_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.preprocessing import StandardScaler
+
+from skbackprop import BackpropClassifier
+
+
+@pytest.fixture(autouse=True)
+def _quiet_convergence():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+@pytest.fixture(scope="module")
+def iris():
+    X, y = load_iris(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+@pytest.mark.parametrize(
+    "labels", [np.array([3, 7, 11]), np.array(["setosa", "versicolor", "virginica"])]
+)
+def test_integer_and_string_labels(iris, labels):
+    X, y = iris
+    est = BackpropClassifier(random_state=0).fit(X, labels[y])
+    np.testing.assert_array_equal(est.classes_, labels)
+    assert est.out_activation_ == "softmax" and est.n_outputs_ == 3
+    assert est.score(X, labels[y]) > 0.95
+    assert set(est.predict(X)) <= set(labels)
+
+
+def test_binary_uses_one_sigmoid_output(iris):
+    X, y = iris
+    y = np.where(y == 0, "no", "yes")
+    est = BackpropClassifier(max_iter=20, random_state=0).fit(X, y)
+    assert est.out_activation_ == "sigmoid" and est.n_outputs_ == 1
+    assert est.coefs_[1].shape == (100, 1)
+    scores = est.decision_function(X)
+    assert scores.shape == (len(y),)
+    np.testing.assert_array_equal(est.predict(X), np.where(scores > 0, "yes", "no"))
+
+
+def test_multilabel_indicator_targets():
+    X, Y = make_multilabel_classification(n_samples=200, n_classes=4, random_state=0)
+    X = StandardScaler().fit_transform(X)
+    est = BackpropClassifier(random_state=0).fit(X, Y)
+    assert est.out_activation_ == "sigmoid" and est.n_outputs_ == 4
+    np.testing.assert_array_equal(est.classes_, np.arange(4))
+    proba = est.predict_proba(X)
+    assert proba.shape == Y.shape
+    np.testing.assert_array_equal(est.predict(X), (proba > 0.5).astype(int))
+    assert est.score(X, Y) > 0.5  # subset accuracy
+
+
+def test_probabilities_are_strictly_inside_0_1_and_sum_to_one(iris):
+    X, y = iris
+    est = BackpropClassifier(random_state=0).fit(X, y)
+    X_far = np.vstack([X, X * 1e6, -X * 1e6])  # saturate the network
+    proba = est.predict_proba(X_far)
+    assert np.all(proba > 0) and np.all(proba < 1)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-12)
+    log_proba = est.predict_log_proba(X_far)
+    assert np.all(np.isfinite(log_proba))
+    np.testing.assert_allclose(np.exp(log_proba), proba)
+    np.testing.assert_array_equal(est.classes_[proba.argmax(axis=1)], est.predict(X_far))
+
+
+def test_binary_log_proba_is_computed_from_logits_without_minus_inf():
+    X = np.array([[-1.0], [1.0]] * 10)
+    y = np.array([0, 1] * 10)
+    est = BackpropClassifier(alpha=1.0, random_state=0).fit(X, y)
+    X_far = np.array([[-1e8], [1e8]])
+    log_proba = est.predict_log_proba(X_far)
+    proba = est.predict_proba(X_far)
+    assert np.all(np.isfinite(log_proba))
+    assert np.all((proba > 0) & (proba < 1))
+    # Where nothing saturates, it equals log σ(z) exactly as computed from z.
+    z = est.decision_function(X[:2])
+    np.testing.assert_allclose(
+        est.predict_log_proba(X[:2])[:, 1], -np.logaddexp(0, -z), rtol=1e-10
+    )
+
+
+def test_float32_probabilities_are_strictly_inside_0_1(iris):
+    X, y = iris
+    X = X.astype(np.float32)
+    est = BackpropClassifier(random_state=0).fit(X, y)
+    proba = est.predict_proba(np.vstack([X, X * 1e4]))
+    assert proba.dtype == np.float32
+    assert np.all((proba > 0) & (proba < 1))
+
+
+def test_single_class_is_a_clear_error(iris):
+    X, _ = iris
+    with pytest.raises(ValueError, match="number of classes has to be greater than one"):
+        BackpropClassifier().fit(X, np.zeros(len(X)))
+
+
+def test_continuous_targets_are_rejected(iris):
+    X, _ = iris
+    with pytest.raises(ValueError, match="Unknown label type"):
+        BackpropClassifier().fit(X, np.linspace(0, 1, len(X)))
+
+
+def test_warm_start_with_other_classes_is_an_error(iris):
+    X, y = iris
+    est = BackpropClassifier(max_iter=2, warm_start=True).fit(X, y)
+    with pytest.raises(ValueError, match="warm_start can only be used"):
+        est.fit(X[y < 2], y[y < 2])
+
+
+def test_partial_fit_needs_classes_first_then_keeps_them(iris):
+    X, y = iris
+    est = BackpropClassifier(random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):
+        est.partial_fit(X, y)
+    est.partial_fit(X[:50], y[:50], classes=[0, 1, 2])  # one class in this chunk
+    np.testing.assert_array_equal(est.classes_, [0, 1, 2])
+    est.partial_fit(X[50:], y[50:])
+    assert est.n_iter_ == 2
+    with pytest.raises(ValueError, match="not in classes"):
+        est.partial_fit(X[:3], [0, 1, 5])
+
+
+def test_unseen_labels_in_validation_set_are_an_error(iris):
+    X, y = iris
+    with pytest.raises(ValueError, match="not in classes"):
+        BackpropClassifier(max_iter=2).fit(X, y, X_val=X[:3], y_val=[0, 1, 9])
+
+
+def test_mixed_label_types_are_a_clear_error(iris):
+    X, _ = iris
+    y = np.array(["a", 1] * 75, dtype=object)
+    with pytest.raises(ValueError, match="Mix of label input types|Unknown label type"):
+        BackpropClassifier().fit(X, y)
