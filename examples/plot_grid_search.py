@@ -4,9 +4,9 @@ Tuning ``alpha`` and ``hidden_size`` together
 =============================================
 
 The learning rate ``alpha`` and the number of hidden neurons ``hidden_size``
-are the two main knobs of the tutorial's network, and they interact: a wider
-hidden layer has more weights that move at every step, so the best step size
-depends on the width. This example searches both at once with
+are the two main knobs of the tutorial's network: the width sets what the
+network can represent, the learning rate how far training gets in a given
+number of epochs. This example searches both at once with
 :class:`~sklearn.model_selection.GridSearchCV`, on a pipeline that scales the
 inputs first, as any gradient-trained network needs, and shows the
 cross-validated accuracy as a heat map.
@@ -17,7 +17,7 @@ cross-validated accuracy as a heat map.
 # -------------------------
 # The handwritten digits (1797 images of 8 × 8 pixels, 10 classes) are small
 # enough for a quick search. Each network trains with mini-batches of 128
-# rows for 15 epochs only, so that the 60 fits (20 grid points × 3 folds) take
+# rows for 10 epochs only, so that the 60 fits (20 grid points × 3 folds) take
 # a few seconds; scores would rise a little with more epochs, but the shape of
 # the map would not change much.
 import warnings
@@ -36,7 +36,7 @@ X, y = load_digits(return_X_y=True)
 
 pipeline = make_pipeline(
     StandardScaler(),
-    BackpropClassifier(batch_size=128, max_iter=15, random_state=0),
+    BackpropClassifier(batch_size=128, max_iter=10, random_state=0),
 )
 alphas = [0.01, 0.1, 1.0, 10.0]
 hidden_sizes = [2, 4, 8, 16, 32]
@@ -47,7 +47,7 @@ param_grid = {
 search = GridSearchCV(pipeline, param_grid, cv=3)
 
 # %%
-# 15 epochs are not enough to converge, and every fit says so with a
+# 10 epochs are not enough to converge, and every fit says so with a
 # ``ConvergenceWarning``: here that is by design, so we silence it. A grid
 # point whose training diverges (``ValueError`` for too large an ``alpha``)
 # would get the score NaN (``error_score=np.nan``) and show as a blank cell.
@@ -114,7 +114,7 @@ fig.tight_layout()
 # * Along a row, more hidden neurons help: two or four sigmoid neurons cannot
 #   separate ten digit classes well, 16 or 32 can.
 # * Along a column, the learning rate matters as much as the width: with
-#   ``alpha=0.01`` no network gets far in 15 epochs, whatever its size,
+#   ``alpha=0.01`` no network gets far in 10 epochs, whatever its size,
 #   while ``alpha`` of 1 to 10 is best on this scaled data.
 # * The best cell is framed in red. With ``refit=True`` (the default),
 #   ``search.best_estimator_`` is that pipeline refitted on all the data,

@@ -152,3 +152,38 @@ def test_init_is_glorot_uniform_and_seeded():
     f32 = _network.init_params(64, 100, 10, np.random.RandomState(3), np.float32)
     assert all(p.dtype == np.float32 for p in f32)
     np.testing.assert_array_equal(f32.W1, a.W1.astype(np.float32))
+
+
+@pytest.mark.parametrize("out_activation", ["sigmoid", "softmax", "identity"])
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_blocked_pass_equals_forward_loss_backward(out_activation, activation, weighted, dtype):
+    """The fast blocked pass computes math.md's loss and gradients, to rounding."""
+    X, Y, params = _problem(out_activation, m=1100, n=6, h=7, k=3, dtype=dtype)
+    sample_weight = (
+        np.random.RandomState(2).uniform(0, 3, X.shape[0]).astype(dtype) if weighted else None
+    )
+    A1, A2 = _network.forward(X, params, activation, out_activation)
+    expected_loss = _network.loss(Y, A2, out_activation, sample_weight, 0.1, params)
+    expected = _network.backward(X, Y, A1, A2, params, activation, sample_weight, 0.1)
+    X0, Y0 = X.copy(), Y.copy()
+    workspace = _network.Workspace.for_params(256, params)  # 5 blocks, the last partial
+    got_loss, got = _network.loss_and_gradients(
+        X, Y, params, activation, out_activation, sample_weight, 0.1, workspace=workspace
+    )
+    rtol = 1e-10 if dtype == np.float64 else 2e-4
+    assert got_loss == pytest.approx(expected_loss, rel=rtol)
+    for name, a, b in zip(Params._fields, got, expected, strict=True):
+        assert a.dtype == dtype, name
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * np.abs(b).max(), err_msg=name)
+    np.testing.assert_array_equal(X, X0)  # inputs untouched
+    np.testing.assert_array_equal(Y, Y0)
+
+
+def test_predict_logits_into_equals_output_logits():
+    X, _, params = _problem("softmax", m=1300, n=5, h=6, k=3)
+    out = np.empty((1300, 3))
+    workspace = _network.Workspace.for_params(512, params)
+    _network.predict_logits_into(X, params, out, workspace)
+    np.testing.assert_allclose(out, _network.output_logits(X, params), rtol=1e-12)

@@ -1,0 +1,203 @@
+"""The blocked pass of ``_network`` on several threads, with the same result on any.
+
+Full-batch gradients are sums over rows. Rows are cut into fixed chunks of
+:data:`CHUNK_ROWS`; each chunk's sums are computed block by block (one
+thread per chunk at a time), then the chunks' sums are added in chunk order.
+The grouping of the additions depends only on the number of rows, never on
+the number of threads, so a model is bit-identical whether it was fitted on
+one core or many (in a ``GridSearchCV(n_jobs=...)`` worker, say).
+
+NumPy releases the GIL inside matrix products and ufuncs, so Python threads
+give real parallelism here. BLAS itself is kept to one thread meanwhile: on
+blocks of a few hundred rows its threads cost more than they save, and they
+would oversubscribe the cores next to ours.
+"""
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+import numpy as np
+from threadpoolctl import ThreadpoolController
+
+from . import _network
+
+__all__ = ["CHUNK_ROWS", "GradientEngine", "predict_logits", "thread_budget"]
+
+#: Rows per chunk: the unit of work of one thread.
+CHUNK_ROWS = 16 * _network.BLOCK_ROWS
+
+_executor = None
+_executor_lock = threading.Lock()
+_blas = None
+
+
+def _blas_controller():
+    # Finding the loaded BLAS libraries takes ~10 ms; do it once per process
+    # (NumPy's BLAS is loaded with NumPy, before this module is imported).
+    global _blas
+    if _blas is None:
+        _blas = ThreadpoolController().select(user_api="blas")
+    return _blas
+
+
+def _get_executor():
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(
+                max_workers=os.cpu_count() or 1, thread_name_prefix="skbackprop"
+            )
+        return _executor
+
+
+_limit_lock = threading.Lock()
+_limit_depth = 0
+_limit_saved = None
+_budget_saved = 1
+
+
+def thread_budget():
+    """How many threads the blocked pass may use: what BLAS was allowed.
+
+    BLAS's thread count is what the environment granted this process
+    (``OPENBLAS_NUM_THREADS``, or joblib's limit inside its workers), so
+    taking it as our budget oversubscribes nothing. While some thread of ours
+    holds BLAS at one thread, the budget is what it was before.
+    """
+    with _limit_lock:
+        if _limit_depth:
+            return _budget_saved
+        return _current_blas_threads()
+
+
+def _current_blas_threads():
+    counts = [lib.get_num_threads() for lib in _blas_controller().lib_controllers]
+    counts = [count for count in counts if count]
+    return max(1, min(max(counts, default=1), os.cpu_count() or 1))
+
+
+@contextmanager
+def single_threaded_blas():
+    """Hold BLAS at one thread inside the block.
+
+    Reference-counted, so that several threads fitting or predicting at once
+    restore BLAS's own setting only when the last of them leaves (nested
+    ``threadpool_limits`` contexts in threads would restore each other's
+    values in the wrong order).
+    """
+    global _limit_depth, _limit_saved, _budget_saved
+    with _limit_lock:
+        if _limit_depth == 0:
+            _budget_saved = _current_blas_threads()
+            _limit_saved = _blas_controller().limit(limits=1)
+        _limit_depth += 1
+    try:
+        yield
+    finally:
+        with _limit_lock:
+            _limit_depth -= 1
+            if _limit_depth == 0:
+                _limit_saved.restore_original_limits()
+                _limit_saved = None
+
+
+def _map_in_order(function, items, n_threads):
+    if n_threads <= 1 or len(items) <= 1:
+        return [function(item) for item in items]
+    executor = _get_executor()
+    # At most n_threads tasks run at once: submit in waves.
+    results = []
+    for start in range(0, len(items), n_threads):
+        futures = [executor.submit(function, item) for item in items[start : start + n_threads]]
+        results.extend(future.result() for future in futures)
+    return results
+
+
+class GradientEngine:
+    """Loss and gradients over batches of rows, with buffers reused across calls.
+
+    Parameters
+    ----------
+    params : Params
+        Gives the shapes and dtype.
+    n_threads : int
+        Threads for batches of more than :data:`CHUNK_ROWS` rows.
+    """
+
+    def __init__(self, params, n_threads):
+        self.n_threads = n_threads
+        self._params_like = params
+        self._local = threading.local()
+        self.sums = _network.zeros_like_params(params)
+
+    def _workspace(self):
+        workspace = getattr(self._local, "workspace", None)
+        if workspace is None:
+            workspace = _network.Workspace.for_params(
+                _network.BLOCK_ROWS, self._params_like
+            )
+            self._local.workspace = workspace
+        return workspace
+
+    def loss_and_gradients(
+        self, X, Y, params, activation, out_activation, sample_weight, l2
+    ):
+        """:func:`skbackprop._network.loss_and_gradients` on all rows of X.
+
+        The returned gradients live in buffers reused by the next call.
+        """
+        n_rows = X.shape[0]
+        if n_rows <= CHUNK_ROWS:
+            return _network.loss_and_gradients(
+                X, Y, params, activation, out_activation, sample_weight, l2,
+                workspace=self._workspace(), sums=self.sums,
+            )
+
+        def chunk_sums(start):
+            chunk = slice(start, start + CHUNK_ROWS)
+            weights = None if sample_weight is None else sample_weight[chunk]
+            sums = _network.zeros_like_params(params)
+            workspace = self._workspace()
+            loss_sum = 0.0
+            X_chunk, Y_chunk = X[chunk], Y[chunk]
+            for block_start in range(0, X_chunk.shape[0], workspace.rows):
+                block = slice(block_start, block_start + workspace.rows)
+                loss_sum += _network.block_gradient_sums(
+                    X_chunk[block], Y_chunk[block], params, sums, workspace,
+                    activation, out_activation,
+                    None if weights is None else weights[block],
+                )
+            return loss_sum, sums
+
+        results = _map_in_order(chunk_sums, range(0, n_rows, CHUNK_ROWS), self.n_threads)
+        total = self.sums
+        for grad in total:
+            grad.fill(0)
+        loss_sum = 0.0
+        for chunk_loss, chunk in results:  # in chunk order: thread-count independent
+            loss_sum += chunk_loss
+            for into, part in zip(total, chunk, strict=True):
+                into += part
+        total_weight = (
+            n_rows if sample_weight is None
+            else float(np.sum(sample_weight, dtype=np.float64))
+        )
+        return _network.finish_gradients(total, loss_sum, total_weight, params, l2)
+
+
+def predict_logits(X, params, activation, n_threads):
+    """Z2 for all rows of X, in blocks, chunks spread over ``n_threads`` threads."""
+    out = np.empty((X.shape[0], params.b2.shape[0]), np.result_type(X, params.W1))
+
+    def chunk_logits(start):
+        chunk = slice(start, start + CHUNK_ROWS)
+        rows = min(_network.BLOCK_ROWS, X.shape[0] - start)
+        workspace = _network.Workspace.for_params(rows, params)
+        if workspace.A1.dtype != out.dtype:
+            workspace.A1 = workspace.A1.astype(out.dtype)
+        _network.predict_logits_into(X[chunk], params, out[chunk], workspace, activation)
+
+    _map_in_order(chunk_logits, range(0, X.shape[0], CHUNK_ROWS), n_threads)
+    return out
