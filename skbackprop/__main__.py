@@ -69,7 +69,7 @@ class DemoConfig:
 # around BackpropClassifier's defaults, so that the table shows what a
 # smaller or larger step and network do.
 FULL = DemoConfig(
-    alphas=(0.1, 0.3, 1.0), hidden_sizes=(25, 50, 100), cv=3, max_iter=None
+    alphas=(0.1, 0.3, 1.0), hidden_sizes=(16, 32, 64), cv=3, max_iter=None
 )
 # Quick run (tests): a 2 × 2 grid of small networks, stopped after 10 epochs.
 QUICK = DemoConfig(alphas=(0.1, 1.0), hidden_sizes=(8, 16), cv=2, max_iter=10)
@@ -253,7 +253,8 @@ def grid_search(X, y, config, n_jobs, progress):
     n_candidates = len(ParameterGrid(param_grid))
     progress(
         f"Grid search: {n_candidates} candidates × {config.cv} folds = "
-        f"{n_candidates * config.cv} fits, {n_jobs} parallel job(s)"
+        f"{n_candidates * config.cv} fits, {n_jobs} parallel job(s); "
+        "a row per candidate as soon as its folds are scored:"
     )
     progress(_GRID_HEADER, stamp=False)
     search.fit(X, y)
@@ -428,9 +429,9 @@ def check_persistence(model, X, path, progress):
     joblib.dump(model, path)
     progress(f"Saved the best pipeline to {path} ({path.stat().st_size:,} bytes)")
     loaded = joblib.load(path)
-    identical = np.array_equal(model.predict(X), loaded.predict(X)) and np.array_equal(
-        model.predict_proba(X), loaded.predict_proba(X)
-    )
+    same_labels = np.array_equal(model.predict(X), loaded.predict(X))
+    same_proba = np.array_equal(model.predict_proba(X), loaded.predict_proba(X))
+    identical = same_labels and same_proba
     verdict = "identical" if identical else "DIFFERENT"
     progress(
         f"Predictions and predict_proba after joblib reload: {verdict} "
@@ -463,7 +464,8 @@ def main(argv=None):
         f"10 classes; {len(y_train)} to train, {len(y_test)} to test"
     )
     # Fits that reach max_iter warn; the tables mark them with a star instead.
-    # scikit-learn passes these filters on to its parallel workers.
+    # Recent scikit-learn passes these filters on to its worker processes
+    # (tests/test_main.py checks it).
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         search = grid_search(X_train, y_train, config, args.n_jobs, progress)

@@ -4,7 +4,7 @@ import numpy as np
 from scipy.special import logsumexp
 from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import StrOptions
-from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import (
     check_classification_targets,
     type_of_target,
@@ -333,21 +333,32 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         Y[np.arange(y.shape[0]), index] = 1.0
         return Y
 
-    def _training_sample_weight(self, y, sample_weight, *, incremental):
+    def _training_sample_weight(self, y, sample_weight, target_attrs, *, incremental):
         if self.class_weight is None:
             return sample_weight
         if y.ndim == 2:
             raise ValueError("class_weight is not supported for multilabel targets.")
-        if incremental and isinstance(self.class_weight, str):
+        classes = target_attrs["classes_"]
+        if isinstance(self.class_weight, str):  # "balanced"
+            if incremental:
+                raise ValueError(
+                    "class_weight='balanced' is not supported for partial_fit: it "
+                    "needs the class counts of all the data. Pass a dict, e.g. from "
+                    "sklearn.utils.class_weight.compute_class_weight on the full y."
+                )
+            per_class = compute_class_weight("balanced", classes=classes, y=y)
+        else:
+            per_class = _class_weight_from_dict(self.class_weight, classes)
+        weights = per_class[np.searchsorted(classes, y)]
+        if sample_weight is not None:
+            weights = weights * sample_weight
+        weights = weights.astype(np.float64 if sample_weight is None else sample_weight.dtype)
+        if not np.any(weights > 0):
             raise ValueError(
-                "class_weight='balanced' is not supported for partial_fit: it "
-                "needs the class counts of all the data. Pass a dict, e.g. from "
-                "sklearn.utils.class_weight.compute_class_weight on the full y."
+                "The sample weights are all zero once multiplied by class_weight: "
+                "there is nothing to learn from."
             )
-        weights = compute_sample_weight(self.class_weight, y).astype(
-            np.float64 if sample_weight is None else sample_weight.dtype
-        )
-        return weights if sample_weight is None else weights * sample_weight
+        return weights
 
     def _stratify_labels(self, y):
         if y.ndim == 2:
@@ -485,6 +496,25 @@ def _mixed_labels_error(y):
         f"Mix of label input types ({', '.join(kinds)}): class labels must all "
         "be strings or all be numbers."
     )
+
+
+def _class_weight_from_dict(class_weight, classes):
+    """One weight per class from ``{label: weight}``; unnamed classes weigh 1."""
+    per_class = np.ones(len(classes))
+    for label, weight in class_weight.items():
+        index = np.flatnonzero(classes == label)
+        if len(index) == 0:
+            raise ValueError(
+                f"class_weight names the label {label!r}, which is not one of the "
+                f"classes {list(classes)}."
+            )
+        if not (np.isfinite(weight) and weight >= 0):
+            raise ValueError(
+                f"class_weight[{label!r}] = {weight!r}: class weights must be finite "
+                "and non-negative."
+            )
+        per_class[index[0]] = weight
+    return per_class
 
 
 def _same_labels(a, b):
