@@ -1,8 +1,13 @@
 """skbackprop: the backpropagation network of the tutorial as scikit-learn estimators."""
 
 from ._classifier import BackpropClassifier
+from ._persistence import InconsistentVersionWarning
 from ._regressor import BackpropRegressor
+from ._version import __version__
 
-__version__ = "0.1.0.dev0"
-
-__all__ = ["BackpropClassifier", "BackpropRegressor", "__version__"]
+__all__ = [
+    "BackpropClassifier",
+    "BackpropRegressor",
+    "InconsistentVersionWarning",
+    "__version__",
+]

@@ -28,6 +28,14 @@ from sklearn.utils.validation import (
 )
 
 from . import _network
+from ._callbacks import CallbackMixin
+from ._parallel import (
+    GradientEngine,
+    predict_logits,
+    single_threaded_blas,
+    thread_budget,
+)
+from ._persistence import VersionedPickleMixin
 
 __all__ = ["BaseBackprop"]
 
@@ -39,10 +47,6 @@ __all__ = ["BaseBackprop"]
 # infinite: a network whose sigmoids have saturated on the wrong side is
 # caught this way.
 _DIVERGENCE_FACTOR = 10.0
-
-# Rows per block in predict: large enough for efficient matrix products,
-# small enough that the (block × hidden_size) activations stay in cache.
-_PREDICT_BLOCK_ROWS = 1024
 
 
 class _TrainingState:
@@ -61,22 +65,66 @@ class _TrainingState:
         self.best_loss = history.get("best_loss_", np.inf)
         self.best_validation_score = history.get("best_validation_score_", -np.inf)
         self.t = history.get("t_", 0)
-        self.best_params = None
+        # Continuing with early stopping: the parameters to beat are the
+        # current ones, which are the best of the previous fit.
+        self.best_params = (
+            _copy_params(params) if "best_validation_score_" in history else None
+        )
+        # The loss before the first step of this call: divergence is judged
+        # against it.
+        self.initial_loss = None
         self.no_improvement_count = 0
         self.converged = False
-        # Parameters at the end of the last complete epoch, for interrupts.
-        self.snapshot = _copy_params(params)
 
     @property
     def n_iter(self):
         return len(self.loss_curve)
 
 
+class _Checkpoint:
+    """The training state at the end of the last complete epoch.
+
+    An interrupt can land anywhere, between any two of an epoch's updates;
+    ``restore`` rolls the state back to the last complete epoch. Copying the
+    parameters costs h × (n + k) per epoch, nothing next to an epoch's
+    m × n × h.
+    """
+
+    def __init__(self, state):
+        self.params = _copy_params(state.params)
+        self.velocities = _copy_params(state.velocities)
+        self._record(state)
+
+    def _record(self, state):
+        self.n_iter = state.n_iter
+        self.n_validation = len(state.validation_scores)
+        self.t = state.t
+        self.best_loss = state.best_loss
+        self.best_validation_score = state.best_validation_score
+
+    def save(self, state):
+        _copy_params_into(self.params, state.params)
+        _copy_params_into(self.velocities, state.velocities)
+        self._record(state)
+
+    def restore(self, state):
+        state.params = self.params
+        state.velocities = self.velocities
+        del state.loss_curve[self.n_iter :]
+        del state.validation_scores[self.n_validation :]
+        del state.validation_loss_curve[self.n_validation :]
+        state.t = self.t
+        state.best_loss = self.best_loss
+        state.best_validation_score = self.best_validation_score
+
+
 def _copy_params(params):
     return _network.Params(*(a.copy() for a in params))
 
 
-class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
+class BaseBackprop(
+    VersionedPickleMixin, CallbackMixin, BaseEstimator, metaclass=ABCMeta
+):
     """Base class of the backpropagation estimators; not for direct use."""
 
     _parameter_constraints = {
@@ -158,7 +206,7 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
     def _encode_targets(self, y, target_attrs):
         """The m × k target matrix Y of math.md for validated ``y``."""
 
-    def _training_sample_weight(self, y, sample_weight, *, incremental):
+    def _training_sample_weight(self, y, sample_weight, target_attrs, *, incremental):
         """Combine ``sample_weight`` with any per-class weight (classifier)."""
         return sample_weight
 
@@ -244,10 +292,12 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
             )
             y = _column_or_1d_if_single(y)
             sample_weight = _check_sample_weight(sample_weight, X)
+            # What callbacks see: the data given to fit, validated, unsplit.
+            callback_data = (X, y, sample_weight)
             target_attrs = self._target_attrs(y, continuing=continuing, classes=classes)
             Y = self._encode_targets(y, target_attrs).astype(X.dtype, copy=False)
             sample_weight = self._training_sample_weight(
-                y, sample_weight, incremental=incremental
+                y, sample_weight, target_attrs, incremental=incremental
             )
             X, Y, sample_weight, validation = self._validation_data(
                 X,
@@ -263,6 +313,13 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
             rng = check_random_state(self.random_state)
             state = self._initial_state(X, Y, rng, continuing)
             n_epochs = 1 if incremental else self.max_iter
+            callbacks = self._begin_fit_callbacks(
+                *callback_data,
+                n_epochs=n_epochs,
+                incremental=incremental,
+                target_attrs=target_attrs,
+                has_validation=validation is not None,
+            )
             self._train(
                 state,
                 X,
@@ -273,7 +330,10 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
                 n_epochs,
                 target_attrs,
                 incremental=incremental,
+                callbacks=callbacks,
             )
+            if callbacks is not None:
+                callbacks.end_fit()
         return self
 
     # ------------------------------------------------------------------
@@ -322,59 +382,71 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         target_attrs,
         *,
         incremental,
+        callbacks=None,
     ):
+        """Run up to ``n_epochs`` epochs, then publish the fitted attributes.
+
+        ``callbacks`` (from ``_begin_fit_callbacks``, None without callbacks)
+        brackets every epoch with a callback task; a callback asking to stop
+        ends training after that epoch as a normal stop, without a
+        ConvergenceWarning.
+        """
         out_activation = target_attrs["out_activation_"]
-        first_epoch_loss = state.loss_curve[0] if state.loss_curve else None
         constant_loss = _constant_prediction_loss(Y, sample_weight, out_activation)
+        stopped_by_callback = False
+        checkpoint = _Checkpoint(state)
         try:
             for _ in range(n_epochs):
+                if callbacks is not None:
+                    callbacks.begin_epoch(state)
                 start = time.perf_counter()
                 epoch_loss = self._run_epoch(
                     state, X, Y, sample_weight, rng, out_activation
                 )
-                if first_epoch_loss is None:
-                    first_epoch_loss = epoch_loss
                 self._check_divergence(
-                    epoch_loss, max(first_epoch_loss, constant_loss), state
+                    epoch_loss, max(state.initial_loss, constant_loss), state
                 )
                 state.loss_curve.append(epoch_loss)
                 state.t += X.shape[0]
                 if validation is not None:
                     self._record_validation(state, validation, out_activation)
                 self._update_stopping(state, validation is not None)
-                _copy_params_into(state.snapshot, state.params)
+                checkpoint.save(state)
                 if self.verbose:
                     self._print_progress(state, time.perf_counter() - start)
+                if callbacks is not None and callbacks.end_epoch(state):
+                    stopped_by_callback = True
+                    break
                 if state.converged and not incremental:
                     break
         except KeyboardInterrupt:
-            if state.n_iter == 0:
+            if checkpoint.n_iter == 0:
                 raise
+            checkpoint.restore(state)
             warnings.warn(
                 f"Training was interrupted; the estimator holds the parameters "
                 f"of the last complete epoch ({state.n_iter}).",
                 UserWarning,
                 stacklevel=3,
             )
-            state.params = state.snapshot
             self._publish(state, target_attrs)
             return
 
-        if (
-            self.early_stopping
-            and validation is not None
-            and state.best_params is not None
-            and not incremental
-        ):
+        if self._keeps_best_params(validation is not None, incremental):
             state.params = state.best_params
-        elif not state.converged and not incremental:
+        elif not (state.converged or stopped_by_callback or incremental):
             warnings.warn(
-                f"Stochastic optimizer: maximum iterations ({self.max_iter}) "
-                "reached and the optimization hasn't converged yet.",
+                f"Gradient descent: maximum iterations ({self.max_iter}) reached "
+                "and the loss has not converged yet (it still improves by more than "
+                "tol per epoch). Raise max_iter or alpha, or set tol.",
                 ConvergenceWarning,
                 stacklevel=3,
             )
         self._publish(state, target_attrs)
+
+    def _keeps_best_params(self, has_validation, incremental):
+        """Whether fit ends on the best validation epoch instead of the last."""
+        return self.early_stopping and has_validation and not incremental
 
     def _run_epoch(self, state, X, Y, sample_weight, rng, out_activation):
         """One pass over the data; returns the epoch's training loss.
@@ -387,46 +459,69 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         n_samples = X.shape[0]
         batch_size = n_samples if self.batch_size is None else self.batch_size
         batch_size = min(batch_size, n_samples)
-        if batch_size == n_samples:
-            batches = [slice(None)]
-        elif self.shuffle:
-            order = rng.permutation(n_samples)
-            batches = [
-                order[start : start + batch_size]
-                for start in range(0, n_samples, batch_size)
-            ]
-        else:
-            batches = [
-                slice(start, start + batch_size)
-                for start in range(0, n_samples, batch_size)
-            ]
+        if getattr(state, "engine", None) is None:
+            state.engine = GradientEngine(state.params, thread_budget())
+        # Overflow only happens when training diverges, which the loss shows
+        # and _check_divergence reports with advice; NumPy's warnings would
+        # only add noise before that error.
+        with single_threaded_blas(), np.errstate(over="ignore", invalid="ignore"):
+            if batch_size == n_samples:
+                return self._step(state, X, Y, sample_weight, out_activation)
+            return self._run_mini_batches(
+                state, X, Y, sample_weight, rng, out_activation, batch_size
+            )
+
+    def _run_mini_batches(
+        self, state, X, Y, sample_weight, rng, out_activation, batch_size
+    ):
+        n_samples = X.shape[0]
+        order = rng.permutation(n_samples) if self.shuffle else None
+        if order is not None and getattr(state, "batch_buffers", None) is None:
+            # Shuffled batches are gathered into these, never into new arrays.
+            state.batch_buffers = (
+                np.empty((batch_size, X.shape[1]), X.dtype),
+                np.empty((batch_size, Y.shape[1]), Y.dtype),
+                None if sample_weight is None else np.empty(batch_size, X.dtype),
+            )
         total_loss = 0.0
         total_weight = 0.0
-        for batch in batches:
-            X_batch, Y_batch = X[batch], Y[batch]
-            w_batch = None if sample_weight is None else sample_weight[batch]
+        for start in range(0, n_samples, batch_size):
+            stop = min(start + batch_size, n_samples)
+            if order is None:
+                X_batch, Y_batch = X[start:stop], Y[start:stop]
+                w_batch = None if sample_weight is None else sample_weight[start:stop]
+            else:
+                rows = order[start:stop]
+                X_buffer, Y_buffer, w_buffer = state.batch_buffers
+                X_batch = np.take(X, rows, axis=0, out=X_buffer[: stop - start])
+                Y_batch = np.take(Y, rows, axis=0, out=Y_buffer[: stop - start])
+                w_batch = (
+                    None
+                    if sample_weight is None
+                    else np.take(sample_weight, rows, out=w_buffer[: stop - start])
+                )
             if w_batch is None:
-                batch_weight = X_batch.shape[0]
+                batch_weight = stop - start
             else:
                 batch_weight = float(w_batch.sum(dtype=np.float64))
                 if batch_weight == 0:
                     # Nothing to learn from: skipping is the step of size 0.
                     continue
             batch_loss = self._step(state, X_batch, Y_batch, w_batch, out_activation)
+            if not np.isfinite(batch_loss):
+                return batch_loss  # diverged: no use going on with this epoch
             total_loss += batch_loss * batch_weight
             total_weight += batch_weight
         return total_loss / total_weight
 
     def _step(self, state, X, Y, sample_weight, out_activation):
-        """Forward, loss, backward and one gradient-descent step on a batch."""
+        """Loss, gradients (one blocked pass) and one gradient-descent step."""
         params = state.params
-        A1, A2 = _network.forward(X, params, self.activation, out_activation)
-        batch_loss = _network.loss(
-            Y, A2, out_activation, sample_weight, self.l2, params
+        batch_loss, grads = state.engine.loss_and_gradients(
+            X, Y, params, self.activation, out_activation, sample_weight, self.l2
         )
-        grads = _network.backward(
-            X, Y, A1, A2, params, self.activation, sample_weight, self.l2
-        )
+        if state.initial_loss is None:
+            state.initial_loss = batch_loss
         if self.momentum:
             _network.momentum_step(
                 params,
@@ -441,6 +536,11 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         return batch_loss
 
     def _check_divergence(self, epoch_loss, reference_loss, state):
+        """Raise when the loss is non-finite or far above its starting level.
+
+        ``reference_loss`` is the larger of the loss before this call's first
+        step and the loss of the best constant prediction.
+        """
         if np.isfinite(epoch_loss) and epoch_loss <= _DIVERGENCE_FACTOR * max(
             reference_loss, np.finfo(np.float64).tiny
         ):
@@ -606,18 +706,10 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         )
 
     def _logits(self, X):
-        """Z2 for validated X, computed in blocks of rows.
-
-        Blocks keep the hidden activations small and in cache instead of
-        allocating an n × h array.
-        """
-        params = self._fitted_params()
-        n_outputs = params.b2.shape[0]
-        Z2 = np.empty((X.shape[0], n_outputs), np.result_type(X, params.W1))
-        for start in range(0, X.shape[0], _PREDICT_BLOCK_ROWS):
-            block = slice(start, start + _PREDICT_BLOCK_ROWS)
-            Z2[block] = _network.output_logits(X[block], params, self.activation)
-        return Z2
+        """Z2 for validated X, in blocks of rows (no n × h array)."""
+        n_threads = thread_budget()
+        with single_threaded_blas():
+            return predict_logits(X, self._fitted_params(), self.activation, n_threads)
 
     def _validate_predict_input(self, X):
         check_is_fitted(self)
@@ -637,7 +729,9 @@ def _copy_params_into(dst, src):
 def _constant_prediction_loss(Y, sample_weight, out_activation):
     """The loss of predicting the (weighted) mean of Y for every sample."""
     mean = np.average(Y, axis=0, weights=sample_weight)
-    return _network.loss(Y, np.broadcast_to(mean, Y.shape), out_activation, sample_weight)
+    return _network.loss(
+        Y, np.broadcast_to(mean, Y.shape), out_activation, sample_weight
+    )
 
 
 def _column_or_1d_if_single(y):

@@ -352,7 +352,9 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         weights = per_class[np.searchsorted(classes, y)]
         if sample_weight is not None:
             weights = weights * sample_weight
-        weights = weights.astype(np.float64 if sample_weight is None else sample_weight.dtype)
+        weights = weights.astype(
+            np.float64 if sample_weight is None else sample_weight.dtype
+        )
         if not np.any(weights > 0):
             raise ValueError(
                 "The sample weights are all zero once multiplied by class_weight: "
@@ -491,7 +493,9 @@ def _sorted_labels(y):
 
 
 def _mixed_labels_error(y):
-    kinds = sorted({type(label).__name__ for label in np.asarray(y, dtype=object).ravel()})
+    kinds = sorted(
+        {type(label).__name__ for label in np.asarray(y, dtype=object).ravel()}
+    )
     return ValueError(
         f"Mix of label input types ({', '.join(kinds)}): class labels must all "
         "be strings or all be numbers."

@@ -681,7 +681,13 @@ def zeros_like_params(params):
 
 
 def block_gradient_sums(
-    X, Y, params, sums, workspace, activation="sigmoid", out_activation="sigmoid",
+    X,
+    Y,
+    params,
+    sums,
+    workspace,
+    activation="sigmoid",
+    out_activation="sigmoid",
     sample_weight=None,
 ):
     """Add one block's unnormalised loss and gradient sums; return its loss sum.
@@ -763,13 +769,23 @@ def finish_gradients(sums, loss_sum, total_weight, params, l2=0.0):
         dW1, _, dW2, _ = sums
         dW1 += (l2 * scale) * params.W1
         dW2 += (l2 * scale) * params.W2
-        loss_value += 0.5 * l2 * scale * (_squared_norm(params.W1) + _squared_norm(params.W2))
+        loss_value += (
+            0.5 * l2 * scale * (_squared_norm(params.W1) + _squared_norm(params.W2))
+        )
     return loss_value, sums
 
 
 def loss_and_gradients(
-    X, Y, params, activation="sigmoid", out_activation="sigmoid", sample_weight=None,
-    l2=0.0, *, workspace=None, sums=None,
+    X,
+    Y,
+    params,
+    activation="sigmoid",
+    out_activation="sigmoid",
+    sample_weight=None,
+    l2=0.0,
+    *,
+    workspace=None,
+    sums=None,
 ):
     """:func:`loss` and :func:`backward` in one blocked pass over the rows of X.
 
@@ -818,11 +834,19 @@ def loss_and_gradients(
         block = slice(start, start + workspace.rows)
         weights = None if sample_weight is None else sample_weight[block]
         loss_sum += block_gradient_sums(
-            X[block], Y[block], params, sums, workspace, activation, out_activation,
+            X[block],
+            Y[block],
+            params,
+            sums,
+            workspace,
+            activation,
+            out_activation,
             weights,
         )
     total_weight = (
-        X.shape[0] if sample_weight is None else float(np.sum(sample_weight, dtype=np.float64))
+        X.shape[0]
+        if sample_weight is None
+        else float(np.sum(sample_weight, dtype=np.float64))
     )
     return finish_gradients(sums, loss_sum, total_weight, params, l2)
 

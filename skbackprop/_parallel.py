@@ -110,7 +110,9 @@ def _map_in_order(function, items, n_threads):
     # At most n_threads tasks run at once: submit in waves.
     results = []
     for start in range(0, len(items), n_threads):
-        futures = [executor.submit(function, item) for item in items[start : start + n_threads]]
+        futures = [
+            executor.submit(function, item) for item in items[start : start + n_threads]
+        ]
         results.extend(future.result() for future in futures)
     return results
 
@@ -151,8 +153,15 @@ class GradientEngine:
         n_rows = X.shape[0]
         if n_rows <= CHUNK_ROWS:
             return _network.loss_and_gradients(
-                X, Y, params, activation, out_activation, sample_weight, l2,
-                workspace=self._workspace(), sums=self.sums,
+                X,
+                Y,
+                params,
+                activation,
+                out_activation,
+                sample_weight,
+                l2,
+                workspace=self._workspace(),
+                sums=self.sums,
             )
 
         def chunk_sums(start):
@@ -165,13 +174,20 @@ class GradientEngine:
             for block_start in range(0, X_chunk.shape[0], workspace.rows):
                 block = slice(block_start, block_start + workspace.rows)
                 loss_sum += _network.block_gradient_sums(
-                    X_chunk[block], Y_chunk[block], params, sums, workspace,
-                    activation, out_activation,
+                    X_chunk[block],
+                    Y_chunk[block],
+                    params,
+                    sums,
+                    workspace,
+                    activation,
+                    out_activation,
                     None if weights is None else weights[block],
                 )
             return loss_sum, sums
 
-        results = _map_in_order(chunk_sums, range(0, n_rows, CHUNK_ROWS), self.n_threads)
+        results = _map_in_order(
+            chunk_sums, range(0, n_rows, CHUNK_ROWS), self.n_threads
+        )
         total = self.sums
         for grad in total:
             grad.fill(0)
@@ -181,7 +197,8 @@ class GradientEngine:
             for into, part in zip(total, chunk, strict=True):
                 into += part
         total_weight = (
-            n_rows if sample_weight is None
+            n_rows
+            if sample_weight is None
             else float(np.sum(sample_weight, dtype=np.float64))
         )
         return _network.finish_gradients(total, loss_sum, total_weight, params, l2)
@@ -197,7 +214,9 @@ def predict_logits(X, params, activation, n_threads):
         workspace = _network.Workspace.for_params(rows, params)
         if workspace.A1.dtype != out.dtype:
             workspace.A1 = workspace.A1.astype(out.dtype)
-        _network.predict_logits_into(X[chunk], params, out[chunk], workspace, activation)
+        _network.predict_logits_into(
+            X[chunk], params, out[chunk], workspace, activation
+        )
 
     _map_in_order(chunk_logits, range(0, X.shape[0], CHUNK_ROWS), n_threads)
     return out

@@ -97,7 +97,8 @@ def test_code_reference_is_current(doc_line, function, line, code):
     if code not in actual:
         now_at = [number for number, text in enumerate(lines, 1) if code in text]
         hint = (
-            f"The quoted code is now at line(s) {now_at}: update the line number."
+            f"The quoted code is now at line(s) {now_at}: run "
+            "`python tools/refresh_line_refs.py` to update the line numbers."
             if now_at
             else "The quoted code is no longer in the file: update the quote "
             "(and the text around it, if the math changed)."

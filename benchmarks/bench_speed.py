@@ -1,0 +1,974 @@
+"""Speed and memory of skbackprop against MLPClassifier/MLPRegressor and the BLAS floor.
+
+One process measures, side by side and on the same data and the same math
+(one hidden layer of sigmoid units, plain SGD without momentum or L2, the
+same learning rate, batch size and number of epochs):
+
+* ``BackpropClassifier`` / ``BackpropRegressor`` (skbackprop);
+* ``MLPClassifier`` / ``MLPRegressor(activation="logistic", solver="sgd",
+  momentum=0, nesterovs_momentum=False, alpha=0, learning_rate_init=α,
+  batch_size=b, max_iter=E, tol=0, n_iter_no_change=∞, shuffle=True)``;
+* the bare-GEMM floor: ``X @ W1`` plus ``X.T @ G`` (G of shape n × h), the two
+  products whose cost no implementation avoids, in the same dtype and
+  process. For batch 200 the floor is the same two products taken on
+  consecutive 200-row blocks. Each floor is the faster of the default BLAS
+  threads and one thread (both are kept in the JSON). For prediction the
+  floor is ``X @ W1``.
+
+Both estimators run at their default threading (whatever the BLAS library
+chooses; the thread count is recorded). Each cell is a median over
+repetitions of a fit of E epochs (time per epoch = fit time / E), after one
+untimed warm-up fit of one epoch, which is also where memory is measured:
+the tracemalloc peak of ``fit`` (NumPy reports its buffers to tracemalloc)
+above what was allocated before it, relative to the size of X.
+
+The timed fits of skbackprop and MLP alternate (ours, MLP, ours, MLP, …) so
+that a change in machine load hits both alike; a cell stops repeating once its
+fits add up to a time cap (``reps`` in the table says how many were taken).
+
+Run from the repository root::
+
+    python benchmarks/bench_speed.py --quick   # n = 5k, 20k; h = 64; < 60 s
+    python benchmarks/bench_speed.py           # n = 10k, 50k, 200k; h = 64, 256
+                                               # (256 up to 50k); ~6-10 min
+                                               # on 2 cores
+
+and, for one part of the grid (the heading then says "custom sizes")::
+
+    python benchmarks/bench_speed.py --n 200000 --hidden 64 --tasks classification
+
+The machine should be otherwise idle: on 2 cores, any other process makes
+multithreaded BLAS (MLP's default) many times slower, and the load average at
+the start and end is recorded to show it.
+
+Some machines set ``OPENBLAS_CORETYPE`` / ``OPENBLAS_L2_SIZE``, which slow a
+current NumPy; they are recorded in the output. To measure without them, for
+this run alone::
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_speed.py
+
+Outputs (in ``benchmarks/results/`` unless ``--out DIR``): ``speed.md`` (the
+tables, with the machine and the command in the header), ``speed.json`` (raw
+numbers: every repetition) and ``speed.png`` (time per epoch against n,
+log-log). ``--smoke`` is a seconds-long run on tiny sizes for the test suite.
+"""
+
+import argparse
+import gc
+import hashlib
+import json
+import os
+import platform
+import shlex
+import statistics
+import sys
+import time
+import tracemalloc
+import warnings
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import sklearn
+import threadpoolctl
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run from a checkout without installing
+    sys.path.insert(0, str(ROOT))
+
+import skbackprop  # noqa: E402
+from skbackprop import BackpropClassifier, BackpropRegressor  # noqa: E402
+
+DEFAULT_OUT = ROOT / "benchmarks" / "results"
+
+# Learning rates: the estimators' defaults for each task.
+ALPHA = {"classification": 0.3, "regression": 0.01}
+
+# Environment variables that change what the BLAS library does.
+ENV_PREFIXES = (
+    "OPENBLAS",
+    "GOTO",
+    "OMP_",
+    "MKL",
+    "BLIS",
+    "NVPL",
+    "VECLIB",
+    "NUMEXPR",
+    "NPY_",
+    "KMP_",
+)
+
+TRAIN_COLUMNS = [
+    "task",
+    "n",
+    "d",
+    "h",
+    "dtype",
+    "batch",
+    "skbackprop s/epoch",
+    "MLP s/epoch",
+    "MLP / ours",
+    "GEMM floor s/epoch",
+    "ours / floor",
+    "ours peak MB (×X)",
+    "MLP peak MB (×X)",
+    "reps",
+]
+PREDICT_COLUMNS = [
+    "task",
+    "n",
+    "d",
+    "h",
+    "dtype",
+    "skbackprop s",
+    "MLP s",
+    "MLP / ours",
+    "X @ W1 s",
+    "ours / floor",
+    "ours peak MB (×X)",
+    "MLP peak MB (×X)",
+]
+DTYPE_COLUMNS = [
+    "task",
+    "n",
+    "h",
+    "batch",
+    "skbackprop f64 / f32",
+    "MLP f64 / f32",
+]
+
+
+@dataclass
+class Mode:
+    """The sizes of one run."""
+
+    sizes: list  # n for the classification grid
+    hidden: dict  # h -> largest n it is run at
+    d: int
+    batch_size: int
+    epochs: int
+    reps: int
+    max_cell_seconds: float  # stop repeating a cell after this long
+    predict_reps: int
+    regression_sizes: list
+    regression_hidden: list
+    dtypes: list = field(default_factory=lambda: ["float64", "float32"])
+
+
+MODES = {
+    "smoke": Mode(
+        sizes=[400, 1600],
+        hidden={8: 1600},
+        d=10,
+        batch_size=200,
+        epochs=1,
+        reps=1,
+        max_cell_seconds=1.0,
+        predict_reps=1,
+        regression_sizes=[400],
+        regression_hidden=[8],
+    ),
+    "quick": Mode(
+        sizes=[5_000, 20_000],
+        hidden={64: 20_000},
+        d=100,
+        batch_size=200,
+        epochs=2,
+        reps=5,
+        max_cell_seconds=2.0,
+        predict_reps=5,
+        regression_sizes=[5_000],
+        regression_hidden=[64],
+    ),
+    "full": Mode(
+        sizes=[10_000, 50_000, 200_000],
+        hidden={64: 200_000, 256: 50_000},
+        d=100,
+        batch_size=200,
+        epochs=2,
+        reps=3,
+        max_cell_seconds=12.0,
+        predict_reps=5,
+        regression_sizes=[50_000],
+        regression_hidden=[64],
+    ),
+}
+
+
+# ---------------------------------------------------------------------------
+# The machine.
+# ---------------------------------------------------------------------------
+
+
+def _cpu_model():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _code_fingerprint():
+    """A hash of skbackprop's source, tying the numbers to the code measured."""
+    digest = hashlib.sha256()
+    package = Path(skbackprop.__file__).resolve().parent
+    for path in sorted(package.glob("*.py")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _git_revision():
+    head = ROOT / ".git" / "HEAD"
+    try:
+        ref = head.read_text().strip()
+        if ref.startswith("ref: "):
+            return (ROOT / ".git" / ref[5:]).read_text().strip()[:12]
+        return ref[:12]
+    except OSError:
+        return None
+
+
+def machine_facts():
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        load = None
+    return {
+        "cpu": _cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": usable,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "threadpoolctl": threadpoolctl.__version__,
+        "skbackprop": skbackprop.__version__,
+        "skbackprop_source_sha256": _code_fingerprint(),
+        "git_head": _git_revision(),
+        "blas": threadpoolctl.threadpool_info(),
+        "env": {
+            k: v for k, v in sorted(os.environ.items()) if k.startswith(ENV_PREFIXES)
+        },
+        "load_average_start": load,
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+# ---------------------------------------------------------------------------
+# Data and estimators.
+# ---------------------------------------------------------------------------
+
+
+def make_data(task, n, d, seed=0):
+    """Standard-normal X (float64) and a learnable target."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    w = rng.standard_normal(d) / np.sqrt(d)
+    score = np.tanh(X @ w) + 0.3 * rng.standard_normal(n)
+    if task == "classification":
+        return X, (score > 0).astype(np.int64)
+    return X, (score - score.mean()) / score.std()
+
+
+def make_estimators(task, h, batch_size, epochs, n):
+    """(skbackprop, MLP) with the same math: sigmoid, plain SGD, no L2."""
+    alpha = ALPHA[task]
+    ours_cls = BackpropClassifier if task == "classification" else BackpropRegressor
+    mlp_cls = MLPClassifier if task == "classification" else MLPRegressor
+    ours = ours_cls(
+        h,
+        alpha=alpha,
+        batch_size=batch_size,
+        max_iter=epochs,
+        momentum=0.0,
+        shuffle=True,
+        tol=0.0,
+        n_iter_no_change=10**9,
+        random_state=0,
+    )
+    mlp = mlp_cls(
+        hidden_layer_sizes=(h,),
+        activation="logistic",
+        solver="sgd",
+        learning_rate="constant",
+        learning_rate_init=alpha,
+        alpha=0.0,
+        momentum=0.0,
+        nesterovs_momentum=False,
+        batch_size=n if batch_size is None else batch_size,
+        max_iter=epochs,
+        shuffle=True,
+        tol=0.0,
+        n_iter_no_change=10**9,
+        early_stopping=False,
+        random_state=0,
+    )
+    return ours, mlp
+
+
+# ---------------------------------------------------------------------------
+# Measurements.
+# ---------------------------------------------------------------------------
+
+
+def _median(values):
+    return float(statistics.median(values)) if values else float("nan")
+
+
+def peak_memory(func):
+    """The tracemalloc peak of func() above what was traced before it (bytes)."""
+    gc.collect()
+    was_tracing = tracemalloc.is_tracing()
+    if not was_tracing:
+        tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        result = func()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        if not was_tracing:
+            tracemalloc.stop()
+    return max(peak - before, 0), result
+
+
+def repeat_interleaved(funcs, reps, max_seconds):
+    """Times of each of ``funcs`` (a dict), run in turn, round after round.
+
+    Interleaving makes a change of machine load (another process starting)
+    hit every implementation alike, not only the one being timed. Each
+    function runs at least once, and at most ``reps`` times or until its own
+    times add up to ``max_seconds``.
+    """
+    times = {name: [] for name in funcs}
+
+    def wants_more(name):
+        done = times[name]
+        return len(done) < reps and (not done or sum(done) < max_seconds)
+
+    while any(wants_more(name) for name in funcs):
+        for name, func in funcs.items():
+            if not wants_more(name):
+                continue
+            gc.collect()
+            start = time.perf_counter()
+            func()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def repeat(func, reps, max_seconds):
+    """Times of func(), at least once, at most reps times or until max_seconds."""
+    return repeat_interleaved({"": func}, reps, max_seconds)[""]
+
+
+def time_fits(estimators, X, y, epochs, reps, max_seconds):
+    """Time the fits of each estimator of the dict, interleaved.
+
+    For each: an untimed one-epoch warm-up fit, which is also where memory is
+    measured, then timed fits of ``epochs`` epochs. Returns
+    ``{name: (record, fitted model)}``.
+    """
+    peaks = {}
+    for name, estimator in estimators.items():
+        warm = clone(estimator).set_params(max_iter=1)
+        peaks[name], _ = peak_memory(lambda warm=warm: warm.fit(X, y))
+    fitted = {}
+
+    def fitter(name):
+        def fit():
+            fitted[name] = clone(estimators[name]).fit(X, y)
+
+        return fit
+
+    times = repeat_interleaved(
+        {name: fitter(name) for name in estimators}, reps, max_seconds
+    )
+    result = {}
+    for name, model in fitted.items():
+        if model.n_iter_ != epochs:  # the per-epoch time would be wrong
+            raise RuntimeError(
+                f"{type(model).__name__} ran {model.n_iter_} epochs, not {epochs}."
+            )
+        per_epoch = [t / epochs for t in times[name]]
+        result[name] = (
+            {
+                "fit_seconds": times[name],
+                "epoch_seconds": per_epoch,
+                "median_epoch_seconds": _median(per_epoch),
+                "n_iter": int(model.n_iter_),
+                "trained_dtype": str(model.coefs_[0].dtype),
+                "peak_bytes": int(peaks[name]),
+            },
+            model,
+        )
+    return result
+
+
+def time_predicts(models, X, h, reps, max_seconds):
+    """Time the prediction of each model, and the floor ``X @ W1``, interleaved.
+
+    A model predicts with ``predict_proba`` (classifiers) or ``predict``
+    (regressors). The floor writes into a preallocated n × h array.
+    """
+    W1 = np.random.default_rng(2).standard_normal((X.shape[1], h)).astype(X.dtype)
+    Z = np.empty((X.shape[0], h), X.dtype)
+    np.matmul(X, W1, out=Z)  # warm-up, and touch the pages of Z
+    methods = {
+        name: model.predict_proba if hasattr(model, "predict_proba") else model.predict
+        for name, model in models.items()
+    }
+    measured = {name: peak_memory(lambda m=m: m(X)) for name, m in methods.items()}
+    funcs = {name: (lambda m=m: m(X)) for name, m in methods.items()}
+    funcs["floor"] = lambda: np.matmul(X, W1, out=Z)
+    times = repeat_interleaved(funcs, reps, max_seconds)
+    result = {
+        name: {
+            "seconds": times[name],
+            "median_seconds": _median(times[name]),
+            "output_dtype": str(out.dtype),
+            "peak_bytes": int(peak),
+        }
+        for name, (peak, out) in measured.items()
+    }
+    result["floor"] = {
+        "seconds": times["floor"],
+        "median_seconds": _median(times["floor"]),
+    }
+    return result
+
+
+def _with_threads(limit, func):
+    if limit is None:
+        return func()
+    with threadpoolctl.threadpool_limits(limits=limit, user_api="blas"):
+        return func()
+
+
+def gemm_floor(X, h, batch_size, reps, max_seconds):
+    """Median seconds of X @ W1 + X.T @ G over one epoch, per thread setting.
+
+    Full batch: the two products on the whole of X. Mini-batch: the same two
+    products on each consecutive block of ``batch_size`` rows. Outputs are
+    preallocated: the floor is the arithmetic, not the allocation.
+    """
+    rng = np.random.default_rng(1)
+    n, d = X.shape
+    W1 = rng.standard_normal((d, h)).astype(X.dtype)
+    rows = n if batch_size is None else min(batch_size, n)
+    G = rng.standard_normal((n, h)).astype(X.dtype)
+    Z = np.empty((rows, h), X.dtype)
+    dW = np.empty((d, h), X.dtype)
+    starts = range(0, n, rows)
+
+    def epoch():
+        for start in starts:
+            Xb = X[start : start + rows]
+            Gb = G[start : start + rows]
+            np.matmul(Xb, W1, out=Z[: Xb.shape[0]])
+            np.matmul(Xb.T, Gb, out=dW)
+
+    result = {}
+    for label, limit in (("default_threads", None), ("one_thread", 1)):
+        _with_threads(limit, epoch)  # warm-up
+        times = _with_threads(limit, lambda: repeat(epoch, reps, max_seconds))
+        result[label] = {"seconds": times, "median_seconds": _median(times)}
+    result["median_seconds"] = min(
+        result["default_threads"]["median_seconds"],
+        result["one_thread"]["median_seconds"],
+    )
+    return result
+
+
+def cases(mode):
+    """(task, n, h) in the order they are run."""
+    for h, n_max in mode.hidden.items():
+        for n in mode.sizes:
+            if n <= n_max:
+                yield "classification", n, h
+    for h in mode.regression_hidden:
+        for n in mode.regression_sizes:
+            yield "regression", n, h
+
+
+def run(mode, log=print):
+    """Every measurement of a mode; returns the list of records."""
+    training, prediction = [], []
+    for task, n, h in cases(mode):
+        X64, y = make_data(task, n, mode.d)
+        for dtype in mode.dtypes:
+            X = np.ascontiguousarray(X64, dtype=dtype)
+            model_for_predict = None
+            for batch in (mode.batch_size, None):
+                ours, mlp = make_estimators(task, h, batch, mode.epochs, n)
+                record = {
+                    "task": task,
+                    "n": n,
+                    "d": mode.d,
+                    "h": h,
+                    "dtype": dtype,
+                    "batch": "full" if batch is None else batch,
+                    "epochs": mode.epochs,
+                    "x_bytes": int(X.nbytes),
+                }
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    fits = time_fits(
+                        {"skbackprop": ours, "mlp": mlp},
+                        X,
+                        y,
+                        mode.epochs,
+                        mode.reps,
+                        mode.max_cell_seconds,
+                    )
+                record["skbackprop"], model = fits["skbackprop"]
+                record["mlp"], mlp_model = fits["mlp"]
+                record["floor"] = gemm_floor(
+                    X, h, batch, mode.reps, mode.max_cell_seconds
+                )
+                training.append(record)
+                if model_for_predict is None:
+                    model_for_predict = (model, mlp_model)
+                log(
+                    f"{task[:5]} n={n} h={h} {dtype} batch={record['batch']}: "
+                    f"ours {record['skbackprop']['median_epoch_seconds']:.4f} s, "
+                    f"MLP {record['mlp']['median_epoch_seconds']:.4f} s, "
+                    f"floor {record['floor']['median_seconds']:.4f} s per epoch"
+                )
+            model, mlp_model = model_for_predict
+            pred = {
+                "task": task,
+                "n": n,
+                "d": mode.d,
+                "h": h,
+                "dtype": dtype,
+                "x_bytes": int(X.nbytes),
+                **time_predicts(
+                    {"skbackprop": model, "mlp": mlp_model},
+                    X,
+                    h,
+                    mode.predict_reps,
+                    mode.max_cell_seconds,
+                ),
+            }
+            prediction.append(pred)
+            log(
+                f"{task[:5]} n={n} h={h} {dtype} predict: "
+                f"ours {pred['skbackprop']['median_seconds']:.4f} s, "
+                f"MLP {pred['mlp']['median_seconds']:.4f} s, "
+                f"X @ W1 {pred['floor']['median_seconds']:.4f} s"
+            )
+            del X
+    return training, prediction
+
+
+# ---------------------------------------------------------------------------
+# Reports.
+# ---------------------------------------------------------------------------
+
+
+def _s(x):
+    if x != x:  # nan
+        return "–"
+    return f"{x:.3g}" if x < 100 else f"{x:.0f}"
+
+
+def _ratio(a, b):
+    return a / b if b > 0 else float("nan")
+
+
+def _mem(peak, x_bytes):
+    return f"{peak / 2**20:.1f} ({peak / x_bytes:.2f}×)"
+
+
+def train_rows(training):
+    for r in training:
+        ours = r["skbackprop"]["median_epoch_seconds"]
+        mlp = r["mlp"]["median_epoch_seconds"]
+        floor = r["floor"]["median_seconds"]
+        yield [
+            r["task"],
+            str(r["n"]),
+            str(r["d"]),
+            str(r["h"]),
+            r["dtype"],
+            str(r["batch"]),
+            _s(ours),
+            _s(mlp),
+            f"{_ratio(mlp, ours):.2f}",
+            _s(floor),
+            f"{_ratio(ours, floor):.2f}",
+            _mem(r["skbackprop"]["peak_bytes"], r["x_bytes"]),
+            _mem(r["mlp"]["peak_bytes"], r["x_bytes"]),
+            f"{len(r['skbackprop']['fit_seconds'])}/{len(r['mlp']['fit_seconds'])}",
+        ]
+
+
+def predict_rows(prediction):
+    for r in prediction:
+        ours = r["skbackprop"]["median_seconds"]
+        mlp = r["mlp"]["median_seconds"]
+        floor = r["floor"]["median_seconds"]
+        yield [
+            r["task"],
+            str(r["n"]),
+            str(r["d"]),
+            str(r["h"]),
+            r["dtype"],
+            _s(ours),
+            _s(mlp),
+            f"{_ratio(mlp, ours):.2f}",
+            _s(floor),
+            f"{_ratio(ours, floor):.2f}",
+            _mem(r["skbackprop"]["peak_bytes"], r["x_bytes"]),
+            _mem(r["mlp"]["peak_bytes"], r["x_bytes"]),
+        ]
+
+
+def dtype_rows(training):
+    by_key = {}
+    for r in training:
+        key = (r["task"], r["n"], r["h"], str(r["batch"]))
+        by_key.setdefault(key, {})[r["dtype"]] = r
+    for (task, n, h, batch), pair in by_key.items():
+        if {"float64", "float32"} <= pair.keys():
+            f64, f32 = pair["float64"], pair["float32"]
+            yield [
+                task,
+                str(n),
+                str(h),
+                batch,
+                "{:.2f}".format(
+                    _ratio(
+                        f64["skbackprop"]["median_epoch_seconds"],
+                        f32["skbackprop"]["median_epoch_seconds"],
+                    )
+                ),
+                "{:.2f}".format(
+                    _ratio(
+                        f64["mlp"]["median_epoch_seconds"],
+                        f32["mlp"]["median_epoch_seconds"],
+                    )
+                ),
+            ]
+
+
+def markdown_table(columns, rows):
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _blas_line(info):
+    return "; ".join(
+        f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')}, "
+        f"{i.get('threading_layer')}, {i.get('num_threads')} threads, "
+        f"{Path(i.get('filepath', '')).name})"
+        for i in info
+    )
+
+
+def target_summary(training, prediction):
+    """The worst case of each measurable target of issue 4."""
+    lines = []
+    mini = [r for r in training if r["batch"] != "full"]
+    full = [r for r in training if r["batch"] == "full"]
+
+    def worst(records, key, name):
+        if not records:
+            return
+        r = min(records, key=key) if name.startswith("min") else max(records, key=key)
+        return key(r), r
+
+    if mini:
+        value, r = worst(
+            mini,
+            lambda r: _ratio(
+                r["mlp"]["median_epoch_seconds"],
+                r["skbackprop"]["median_epoch_seconds"],
+            ),
+            "min",
+        )
+        lines.append(
+            f"- Target 1 (mini-batch ≥ 5× faster than MLP): smallest MLP / ours "
+            f"= {value:.2f} ({r['task']}, n={r['n']}, h={r['h']}, {r['dtype']})."
+        )
+    if full:
+        value, r = worst(
+            full,
+            lambda r: _ratio(
+                r["skbackprop"]["median_epoch_seconds"], r["floor"]["median_seconds"]
+            ),
+            "max",
+        )
+        lines.append(
+            f"- Target 2 (full batch ≤ 1× the GEMM floor): largest ours / floor "
+            f"= {value:.2f} ({r['task']}, n={r['n']}, h={r['h']}, {r['dtype']})."
+        )
+    if training:
+        value, r = worst(
+            training, lambda r: r["skbackprop"]["peak_bytes"] / r["x_bytes"], "max"
+        )
+        lines.append(
+            f"- Target 3 (fit's peak extra memory a small fraction of X): largest "
+            f"= {value:.2f}× X ({r['task']}, n={r['n']}, h={r['h']}, {r['dtype']}, "
+            f"batch {r['batch']})."
+        )
+    ratios = list(dtype_rows(training))
+    if ratios:
+        row = min(ratios, key=lambda row: float(row[4]))
+        lines.append(
+            f"- Target 4 (float32 ≥ 1.7× faster than float64): smallest "
+            f"= {row[4]} ({row[0]}, n={row[1]}, h={row[2]}, batch {row[3]})."
+        )
+    if prediction:
+        value, r = worst(
+            prediction,
+            lambda r: _ratio(
+                r["skbackprop"]["median_seconds"], r["floor"]["median_seconds"]
+            ),
+            "max",
+        )
+        lines.append(
+            f"- Target 5 (predict ≤ 1.2× X @ W1): largest ours / floor "
+            f"= {value:.2f} ({r['task']}, n={r['n']}, h={r['h']}, {r['dtype']})."
+        )
+    return "\n".join(lines)
+
+
+def write_markdown(path, result):
+    m = result["machine"]
+    mode = result["mode"]
+    env = ", ".join(f"`{k}={v}`" for k, v in m["env"].items()) or "none"
+    header = f"""# skbackprop speed: training and prediction against MLP and the BLAS floor
+
+Generated by `benchmarks/bench_speed.py` ({result["mode_name"]} mode) on {m["date"]}.
+
+Command: `{result["command"]}`
+
+| machine | |
+|---|---|
+| CPU | {m["cpu"]} ({m["logical_cpus"]} logical CPUs, {m["usable_cpus"]} usable) |
+| platform | {m["platform"]} |
+| Python / NumPy / scikit-learn | {m["python"]} / {m["numpy"]} / {m["scikit-learn"]} |
+| BLAS (threadpoolctl) | {_blas_line(m["blas"])} |
+| BLAS-related environment | {env} |
+| load average at start / end | {m["load_average_start"]} / {m.get("load_average_end")} |
+| skbackprop | {m["skbackprop"]}, git HEAD {m["git_head"]}, source sha256 {m["skbackprop_source_sha256"]} |
+| total run time | {result["seconds"]:.0f} s |
+
+Same data and math for both (sigmoid hidden layer, plain SGD: no momentum, no L2;
+learning rate {ALPHA["classification"]} for classification, {ALPHA["regression"]} for
+regression), both at their default BLAS threading. Features d = {mode["d"]};
+{mode["epochs"]} epoch(s) per fit, time per epoch = fit time / epochs; medians of up to
+{mode["reps"]} repetitions (fewer when a cell takes over {mode["max_cell_seconds"]} s;
+`reps` = ours/MLP), after an untimed one-epoch warm-up fit. GEMM floor: `X @ W1` plus
+`X.T @ G` (G n × h) over the epoch, for batch {mode["batch_size"]} on consecutive blocks
+of that many rows, the faster of the default threads and one thread. Peak memory: the
+tracemalloc peak of the warm-up `fit` above the memory in use before it (NumPy buffers
+are traced; BLAS internal buffers are not), and in brackets that peak over the size of X.
+
+"""
+    body = [
+        "## Training, time per epoch",
+        "",
+        markdown_table(TRAIN_COLUMNS, train_rows(result["training"])),
+        "",
+        "## Prediction (`predict_proba` for classifiers, `predict` for regressors)",
+        "",
+        markdown_table(PREDICT_COLUMNS, predict_rows(result["prediction"])),
+        "",
+        "## float64 time over float32 time, per epoch",
+        "",
+        markdown_table(DTYPE_COLUMNS, dtype_rows(result["training"])),
+        "",
+        "## Against the targets of issue 4 (worst case of this run)",
+        "",
+        target_summary(result["training"], result["prediction"]),
+        "",
+    ]
+    path.write_text(header + "\n".join(body), encoding="utf-8")
+
+
+def write_plot(path, result):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    training = result["training"]
+    # One panel per (task, hidden size): classification first.
+    panels = sorted({(r["task"], r["h"]) for r in training})
+    if not panels:
+        return
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(6.5 * len(panels), 5), squeeze=False
+    )
+    colours = {
+        ("skbackprop", "float64"): "tab:blue",
+        ("skbackprop", "float32"): "tab:cyan",
+        ("mlp", "float64"): "tab:red",
+        ("mlp", "float32"): "tab:orange",
+        ("floor", "float64"): "dimgray",
+        ("floor", "float32"): "darkgray",
+    }
+    names = {"skbackprop": "skbackprop", "mlp": "MLP", "floor": "GEMM floor"}
+    for ax, (task, h) in zip(axes[0], panels, strict=True):
+        rows = [r for r in training if r["task"] == task and r["h"] == h]
+        for impl in ("skbackprop", "mlp", "floor"):
+            for dtype in sorted({r["dtype"] for r in rows}):
+                for batch in sorted({str(r["batch"]) for r in rows}):
+                    line = sorted(
+                        (r["n"], _epoch_seconds(r, impl))
+                        for r in rows
+                        if r["dtype"] == dtype and str(r["batch"]) == batch
+                    )
+                    if not line:
+                        continue
+                    ax.plot(
+                        [p[0] for p in line],
+                        [p[1] for p in line],
+                        color=colours[impl, dtype],
+                        linestyle="-" if batch == "full" else "--",
+                        marker="o" if dtype == "float64" else "s",
+                        alpha=0.6 if impl == "floor" else 1.0,
+                        label=f"{names[impl]}, {dtype}, batch {batch}",
+                    )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("rows n")
+        ax.set_ylabel("seconds per epoch")
+        ax.set_title(f"{task}, d={result['mode']['d']}, hidden {h}")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{result['machine']['cpu']}, {result['mode_name']} mode", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _epoch_seconds(record, impl):
+    if impl == "floor":
+        return record["floor"]["median_seconds"]
+    return record[impl]["median_epoch_seconds"]
+
+
+# ---------------------------------------------------------------------------
+# Command line.
+# ---------------------------------------------------------------------------
+
+
+def _override(mode, args):
+    """The mode with the sizes given on the command line, if any."""
+    mode = replace(mode)
+    if args.n:
+        mode.sizes = sorted(args.n)
+        mode.regression_sizes = sorted(args.n)
+        mode.hidden = dict.fromkeys(mode.hidden, max(args.n))
+    if args.hidden:
+        mode.hidden = dict.fromkeys(args.hidden, max(mode.sizes))
+        mode.regression_hidden = list(args.hidden)
+    if "classification" not in args.tasks:
+        mode.hidden = {}
+    if "regression" not in args.tasks:
+        mode.regression_sizes = []
+    return mode
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="a < 60 s smoke run")
+    size.add_argument(
+        "--smoke", action="store_true", help="tiny sizes, seconds (for tests)"
+    )
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder")
+    parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument(
+        "--n", type=int, nargs="+", help="rows: replace the mode's sizes"
+    )
+    parser.add_argument(
+        "--hidden", type=int, nargs="+", help="hidden sizes: replace the mode's"
+    )
+    parser.add_argument(
+        "--tasks",
+        nargs="+",
+        choices=["classification", "regression"],
+        default=["classification", "regression"],
+    )
+    args = parser.parse_args(argv)
+    mode_name = "smoke" if args.smoke else "quick" if args.quick else "full"
+    mode = _override(MODES[mode_name], args)
+    if mode != MODES[mode_name]:
+        mode_name += ", custom sizes"
+    log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+
+    argv_used = sys.argv[1:] if argv is None else list(argv)
+    command = shlex.join(["python", "benchmarks/bench_speed.py", *argv_used])
+    machine = machine_facts()
+    log(f"{mode_name} mode; BLAS: {_blas_line(machine['blas'])}")
+    if machine["env"]:
+        log(f"BLAS-related environment: {machine['env']}")
+
+    # Move everything imported so far out of the collector's sight: a full
+    # collection then takes microseconds instead of ~0.1 s, so the gc.collect()
+    # before each measurement is cheap.
+    gc.collect()
+    gc.freeze()
+    start = time.perf_counter()
+    try:
+        training, prediction = run(mode, log)
+    finally:
+        gc.unfreeze()
+    try:
+        machine["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        machine["load_average_end"] = None
+    machine["blas_end"] = threadpoolctl.threadpool_info()
+    threads = [
+        {i["filepath"]: i["num_threads"] for i in info}
+        for info in (machine["blas"], machine["blas_end"])
+    ]
+    if threads[0] != threads[1]:
+        log(
+            f"warning: the BLAS thread counts changed during the run "
+            f"({threads[0]} -> {threads[1]}): something left a limit in place."
+        )
+    result = {
+        "mode_name": mode_name,
+        "mode": asdict(mode),
+        "command": command,
+        "machine": machine,
+        "seconds": time.perf_counter() - start,
+        "training": training,
+        "prediction": prediction,
+    }
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "speed.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    write_markdown(args.out / "speed.md", result)
+    outputs = [args.out / "speed.md", args.out / "speed.json"]
+    if not args.no_plot:
+        try:
+            write_plot(args.out / "speed.png", result)
+            outputs.append(args.out / "speed.png")
+        except ImportError:
+            log("matplotlib is not installed: no plot.")
+    log(f"done in {result['seconds']:.0f} s; wrote " + ", ".join(map(str, outputs)))
+    return result
+
+
+if __name__ == "__main__":
+    main()

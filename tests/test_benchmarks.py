@@ -1,0 +1,140 @@
+"""The speed benchmark runs and writes well-formed outputs.
+
+``benchmarks/bench_speed.py --smoke`` (tiny sizes, one repetition) runs in
+this process into a temporary folder; the test checks the Markdown tables,
+the JSON and the PNG, never the timings themselves.
+"""
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("matplotlib")
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "benchmarks" / "bench_speed.py"
+
+TRAIN_COLUMNS = [
+    "task",
+    "n",
+    "d",
+    "h",
+    "dtype",
+    "batch",
+    "skbackprop s/epoch",
+    "MLP s/epoch",
+    "MLP / ours",
+    "GEMM floor s/epoch",
+    "ours / floor",
+    "ours peak MB (×X)",
+    "MLP peak MB (×X)",
+    "reps",
+]
+PREDICT_COLUMNS = [
+    "task",
+    "n",
+    "d",
+    "h",
+    "dtype",
+    "skbackprop s",
+    "MLP s",
+    "MLP / ours",
+    "X @ W1 s",
+    "ours / floor",
+    "ours peak MB (×X)",
+    "MLP peak MB (×X)",
+]
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("bench_speed", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _tables(markdown):
+    """{section heading: [header cells, *row cells]} of every table."""
+    tables, heading, rows = {}, None, None
+    for line in markdown.splitlines():
+        if line.startswith("## "):
+            heading, rows = line[3:], None
+        elif line.startswith("|") and heading is not None:
+            cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+            if set("".join(cells)) <= {"-"}:
+                continue  # the separator line
+            if rows is None:
+                rows = tables[heading] = []
+            rows.append(cells)
+    return tables
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    result = _load_script().main(["--smoke", "--quiet", "--out", str(out)])
+    return out, result
+
+
+def test_outputs_exist(smoke_run):
+    out, _ = smoke_run
+    for name in ("speed.md", "speed.json", "speed.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert (out / "speed.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_markdown_header_records_machine_and_command(smoke_run):
+    out, _ = smoke_run
+    text = (out / "speed.md").read_text(encoding="utf-8")
+    assert "Command: `python benchmarks/bench_speed.py --smoke" in text
+    for fact in ("| CPU |", "NumPy / scikit-learn", "| BLAS (threadpoolctl) |"):
+        assert fact in text
+    assert "BLAS-related environment" in text
+
+
+def test_markdown_tables_are_well_formed(smoke_run):
+    out, result = smoke_run
+    tables = _tables((out / "speed.md").read_text(encoding="utf-8"))
+    train = tables["Training, time per epoch"]
+    predict = next(rows for name, rows in tables.items() if name.startswith("Predict"))
+    assert train[0] == TRAIN_COLUMNS
+    assert predict[0] == PREDICT_COLUMNS
+    assert len(train) - 1 == len(result["training"]) > 0
+    assert len(predict) - 1 == len(result["prediction"]) > 0
+    for row in train[1:]:
+        assert len(row) == len(TRAIN_COLUMNS)
+        assert row[4] in ("float64", "float32")
+        for cell in row[6:11]:
+            assert float(cell) > 0
+    # Both dtypes, both batch modes and both tasks are covered.
+    assert {row[4] for row in train[1:]} == {"float64", "float32"}
+    assert {row[5] for row in train[1:]} == {"200", "full"}
+    assert {row[0] for row in train[1:]} == {"classification", "regression"}
+    for row in predict[1:]:
+        assert len(row) == len(PREDICT_COLUMNS)
+        for cell in row[5:10]:
+            assert float(cell) > 0
+
+
+def test_json_holds_the_raw_numbers(smoke_run):
+    out, _ = smoke_run
+    data = json.loads((out / "speed.json").read_text(encoding="utf-8"))
+    assert data["mode_name"] == "smoke"
+    assert data["machine"]["blas"], "threadpoolctl found no BLAS"
+    assert "env" in data["machine"]
+    for record in data["training"]:
+        for impl in ("skbackprop", "mlp"):
+            timing = record[impl]
+            assert timing["n_iter"] == record["epochs"]
+            assert timing["fit_seconds"] and all(t > 0 for t in timing["fit_seconds"])
+            assert math.isfinite(timing["median_epoch_seconds"])
+            assert timing["peak_bytes"] >= 0
+            # float32 input trains in float32, in both implementations.
+            assert timing["trained_dtype"] == record["dtype"]
+        assert record["floor"]["median_seconds"] > 0
+    for record in data["prediction"]:
+        for impl in ("skbackprop", "mlp"):
+            assert record[impl]["median_seconds"] > 0
