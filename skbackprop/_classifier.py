@@ -452,18 +452,23 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         return self.out_activation_ == "sigmoid" and self.n_outputs_ > 1
 
     def _log_proba_from_logits(self, Z2):
-        log_eps = np.log(np.finfo(Z2.dtype).eps)
+        eps = np.finfo(Z2.dtype).eps
+        log_eps = np.log(eps)
         if self._multilabel:
-            # log σ(z) and log(1 − σ(z)) = log σ(−z), each kept in [log ε, log(1 − ε)].
+            # log σ(z), kept in [log ε, log(1 − ε)].
             log_p = -np.logaddexp(0, -Z2)
-            return np.clip(log_p, log_eps, np.log1p(-np.finfo(Z2.dtype).eps))
+            return np.clip(log_p, log_eps, np.log1p(-eps), out=log_p)
         if self.out_activation_ == "sigmoid":
-            z = Z2[:, 0]
-            log_p = np.column_stack([-np.logaddexp(0, z), -np.logaddexp(0, -z)])
-        else:
-            log_p = _network.log_softmax(Z2)
-        np.maximum(log_p, log_eps, out=log_p)
-        log_p -= logsumexp(log_p, axis=1, keepdims=True).astype(log_p.dtype)
+            # Two classes: σ(z) = softmax([0, z])[1].
+            Z2 = np.column_stack([np.zeros_like(Z2[:, 0]), Z2[:, 0]])
+        log_p = _network.log_softmax(Z2)
+        # Keep every probability at least ε, and rows summing to 1: raise the
+        # clipped entries, then renormalise those rows only.
+        clipped = np.flatnonzero((log_p < log_eps).any(axis=1))
+        if len(clipped):
+            rows = np.maximum(log_p[clipped], log_eps)
+            rows -= logsumexp(rows, axis=1, keepdims=True).astype(rows.dtype)
+            log_p[clipped] = rows
         return log_p
 
     def __sklearn_tags__(self):
