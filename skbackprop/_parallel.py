@@ -104,15 +104,17 @@ def single_threaded_blas():
 
 
 def _map_in_order(function, items, n_threads):
+    """``[function(item) for item in items]``, on up to ``n_threads`` threads."""
+    items = list(items)
     if n_threads <= 1 or len(items) <= 1:
         return [function(item) for item in items]
     executor = _get_executor()
-    # At most n_threads tasks run at once: submit in waves.
+    if n_threads >= executor._max_workers:
+        return list(executor.map(function, items))
+    # Fewer threads than the pool has: at most n_threads tasks at once.
     results = []
     for start in range(0, len(items), n_threads):
-        futures = [
-            executor.submit(function, item) for item in items[start : start + n_threads]
-        ]
+        futures = [executor.submit(function, item) for item in items[start : start + n_threads]]
         results.extend(future.result() for future in futures)
     return results
 
