@@ -19,7 +19,11 @@ import numpy as np
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+)
 from sklearn.utils.validation import (
     check_array,
     check_is_fitted,
@@ -202,6 +206,20 @@ class BaseBackprop(
         with it.
         """
 
+    def _check_raw_targets(self, y):
+        """Check y as the caller gave it, before validate_data converts it."""
+
+    def _validate_params(self):
+        super()._validate_params()
+        # bool is an int to Python and to scikit-learn's Interval(Integral).
+        for name in ("hidden_size", "batch_size", "max_iter", "n_iter_no_change"):
+            value = getattr(self, name)
+            if isinstance(value, (bool, np.bool_)):
+                raise InvalidParameterError(
+                    f"The {name!r} parameter of {type(self).__name__} must be an "
+                    f"int, not a bool. Got {value!r} instead."
+                )
+
     @abstractmethod
     def _encode_targets(self, y, target_attrs):
         """The m × k target matrix Y of math.md for validated ``y``."""
@@ -279,7 +297,13 @@ class BaseBackprop(
         y_val=None,
         sample_weight_val=None,
     ):
+        if incremental:
+            # scikit-learn's _fit_context validates parameters only on the
+            # first partial_fit; a set_params between calls must not slip
+            # through, and validating costs microseconds.
+            self._validate_params()
         continuing = (incremental or self.warm_start) and hasattr(self, "coefs_")
+        self._check_raw_targets(y)
         with _restore_input_attributes_on_error(self):
             X, y = validate_data(
                 self,
@@ -545,6 +569,14 @@ class BaseBackprop(
             reference_loss, np.finfo(np.float64).tiny
         ):
             return
+        if not np.isfinite(reference_loss):
+            raise ValueError(
+                "The training loss is not finite even before the first step: the "
+                "inputs or targets are too large for this dtype. Scale them (e.g. "
+                "X with sklearn.preprocessing.StandardScaler, y with "
+                "sklearn.compose.TransformedTargetRegressor). The estimator was "
+                "left unchanged."
+            )
         what = (
             f"became {epoch_loss}"
             if not np.isfinite(epoch_loss)
@@ -708,8 +740,15 @@ class BaseBackprop(
     def _logits(self, X):
         """Z2 for validated X, in blocks of rows (no n × h array)."""
         n_threads = thread_budget()
-        with single_threaded_blas():
-            return predict_logits(X, self._fitted_params(), self.activation, n_threads)
+        with single_threaded_blas(), np.errstate(over="ignore", invalid="ignore"):
+            Z2 = predict_logits(X, self._fitted_params(), self.activation, n_threads)
+        if not np.isfinite(Z2).all():
+            raise ValueError(
+                "The network's output overflowed for some rows of X (the input is "
+                "finite, but too large for the fitted weights in this dtype). Scale "
+                "X the way the training data was scaled."
+            )
+        return Z2
 
     def _validate_predict_input(self, X):
         check_is_fitted(self)

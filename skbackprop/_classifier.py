@@ -113,7 +113,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
 
     coefs_ : list of two ndarrays
         ``[W1, W2]``, of shapes (n_features, hidden_size) and
-        (hidden_size, n_outputs_).
+        (hidden_size, ``n_outputs_``).
 
     intercepts_ : list of two ndarrays
         ``[b1, b2]``, of shapes (hidden_size,) and (n_outputs_,).
@@ -155,7 +155,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
     n_features_in_ : int
         The number of features seen during fit.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         The feature names seen during fit, when X has string column names.
 
     See Also
@@ -248,13 +248,34 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         self : object
         """
         if not hasattr(self, "coefs_") and classes is None:
-            if type_of_target(y) != "multilabel-indicator":
+            _check_label_types(y)
+            if _classification_target_type(y) != "multilabel-indicator":
                 raise ValueError(
                     "classes must be passed on the first call to partial_fit."
                 )
         return self._fit(
             X, y, sample_weight=sample_weight, incremental=True, classes=classes
         )
+
+    def _check_raw_targets(self, y):
+        _check_label_types(y)
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of :meth:`predict` on (X, y) (subset accuracy if multilabel).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        _check_label_types(y)
+        _classification_target_type(np.asarray(y))
+        return super().score(X, y, sample_weight=sample_weight)
 
     def _target_attrs(self, y, *, continuing, classes=None):
         target_type = _classification_target_type(y)
@@ -282,7 +303,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
                     f"`y` has {found}"
                 )
             if classes is not None and not _same_labels(
-                unique_labels(classes), expected
+                _sorted_labels(classes), expected
             ):
                 raise ValueError(
                     f"`classes={classes!r}` is not the same as on last call to "
@@ -293,7 +314,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
                 "n_outputs_": self.n_outputs_,
                 "out_activation_": self.out_activation_,
             }
-        all_classes = found if classes is None else unique_labels(classes)
+        all_classes = found if classes is None else _sorted_labels(classes)
         if classes is not None and target_type != "multilabel-indicator":
             _check_known_labels(found, all_classes)
         if len(all_classes) < 2:
@@ -389,7 +410,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
 
         Returns
         -------
-        scores : ndarray of shape (n_samples,) or (n_samples, n_outputs_)
+        scores : ndarray of shape (n_samples,) or (n_samples, ``n_outputs_``)
             1-D for two classes (positive means ``classes_[1]``).
         """
         Z2 = self._logits(self._validate_predict_input(X))
@@ -475,6 +496,22 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
+
+
+def _check_label_types(y):
+    """Reject labels that mix strings and numbers, before NumPy converts them.
+
+    ``np.asarray(["a", 1])`` silently turns 1 into the string "1", so the
+    check must see the labels as the caller gave them.
+    """
+    if isinstance(y, np.ndarray) and y.dtype != object:
+        return
+    if not isinstance(y, (list, tuple, np.ndarray)):
+        return
+    labels = np.asarray(y, dtype=object).ravel()
+    has_text = any(isinstance(label, (str, bytes)) for label in labels)
+    if has_text and not all(isinstance(label, (str, bytes)) for label in labels):
+        raise _mixed_labels_error(labels)
 
 
 def _classification_target_type(y):

@@ -200,7 +200,8 @@ def softmax(z, out=None):
     array([[0.5, 0.5],
            [1. , 0. ]])
     """
-    out = np.subtract(z, z.max(axis=1, keepdims=True), out=out)
+    with np.errstate(over="ignore"):  # a row spanning more than the dtype's range
+        out = np.subtract(z, z.max(axis=1, keepdims=True), out=out)
     np.exp(out, out=out)
     out /= out.sum(axis=1, keepdims=True)
     return out
@@ -209,6 +210,9 @@ def softmax(z, out=None):
 def log_softmax(z):
     """log softmax(z) per row, finite for any finite z.
 
+    Where a row's entries differ by more than the dtype's range, the true
+    value is below the most negative finite number, which is returned.
+
     Examples
     --------
     >>> import numpy as np
@@ -216,7 +220,9 @@ def log_softmax(z):
     >>> log_softmax(np.array([[1000.0, 0.0]]))
     array([[    0., -1000.]])
     """
-    shifted = z - z.max(axis=1, keepdims=True)
+    with np.errstate(over="ignore"):
+        shifted = z - z.max(axis=1, keepdims=True)
+    np.maximum(shifted, np.finfo(shifted.dtype).min, out=shifted)
     shifted -= np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     return shifted
 

@@ -95,7 +95,7 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
     ----------
     coefs_ : list of two ndarrays
         ``[W1, W2]``, of shapes (n_features, hidden_size) and
-        (hidden_size, n_outputs_).
+        (hidden_size, ``n_outputs_``).
 
     intercepts_ : list of two ndarrays
         ``[b1, b2]``, of shapes (hidden_size,) and (n_outputs_,).
@@ -138,7 +138,7 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
     n_features_in_ : int
         The number of features seen during fit.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         The feature names seen during fit, when X has string column names.
 
     See Also
@@ -248,7 +248,7 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
 
         Returns
         -------
-        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs_)
+        y_pred : ndarray of shape (n_samples,) or (n_samples, ``n_outputs_``)
             1-D when the model was fitted on a 1-D y.
         """
         Z2 = self._logits(self._validate_predict_input(X))

@@ -1,0 +1,226 @@
+"""Under load: many fits in parallel, many threads predicting with one model.
+
+* ``GridSearchCV(n_jobs=2)`` over dozens of candidates (processes, and joblib's
+  threading backend) gives exactly the ``cv_results_`` of ``n_jobs=1``.
+* Several threads calling ``predict``/``predict_proba`` on one shared fitted
+  model at once get exactly the results of sequential calls, on data of more
+  than ``CHUNK_ROWS`` rows so that the package's own chunked threading runs
+  inside each call too.
+* Several threads fitting at once get the models of sequential fits, and a fit
+  is bit-identical whatever the thread budget.
+* Afterwards BLAS's thread count (threadpoolctl) is what it was.
+"""
+
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from skbackprop import BackpropClassifier, BackpropRegressor, _parallel
+
+N_THREADS, N_CALLS = 8, 20
+# More rows than one chunk: predict_logits splits them over the thread budget.
+N_LARGE = _parallel.CHUNK_ROWS + 808
+
+
+@pytest.fixture(autouse=True)
+def _quiet_convergence():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def _blas_threads():
+    return [(info["filepath"], info["num_threads"]) for info in threadpool_info()
+            if info["user_api"] == "blas"]
+
+
+def _small_data(kind):
+    X, y = make_classification(
+        n_samples=90, n_features=6, n_informative=4, n_classes=3, random_state=0
+    )
+    if kind == "regressor":
+        y = X[:, 0] - 0.5 * X[:, 1] + 0.1 * np.sin(3 * X[:, 2])
+    return X, y
+
+
+def _large_data():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(N_LARGE, 10))
+    y_class = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 1)
+    y_reg = np.tanh(X[:, 0]) + 0.3 * X[:, 3]
+    return X, y_class, y_reg
+
+
+# ---------------------------------------------------------------------------
+# Grid search: parallel equals sequential.
+# ---------------------------------------------------------------------------
+
+GRID = {
+    "hidden_size": [2, 5, 9],
+    "alpha": [0.03, 0.3],
+    "batch_size": [None, 16],
+    "momentum": [0.0, 0.9],
+}  # 24 candidates × 3 folds = 72 fits
+
+
+def _search(kind, n_jobs):
+    Estimator = BackpropClassifier if kind == "classifier" else BackpropRegressor
+    step = Estimator.__name__.lower()
+    grid = {f"{step}__{name}": values for name, values in GRID.items()}
+    if kind == "regressor":
+        grid[f"{step}__alpha"] = [0.003, 0.03]
+    pipe = make_pipeline(StandardScaler(), Estimator(max_iter=5, random_state=0))
+    return GridSearchCV(pipe, grid, cv=3, n_jobs=n_jobs, error_score="raise")
+
+
+def _assert_same_search(a, b):
+    for key in a.cv_results_:
+        if "time" in key:
+            continue
+        np.testing.assert_array_equal(
+            np.asarray(a.cv_results_[key]), np.asarray(b.cv_results_[key]), err_msg=key
+        )
+    assert a.best_params_ == b.best_params_
+    est_a, est_b = a.best_estimator_[-1], b.best_estimator_[-1]
+    for x, z in zip([*est_a.coefs_, *est_a.intercepts_], [*est_b.coefs_, *est_b.intercepts_],
+                    strict=True):
+        np.testing.assert_array_equal(x, z)
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_grid_search_in_two_processes_equals_sequential(kind):
+    X, y = _small_data(kind)
+    blas_before = _blas_threads()
+    sequential = _search(kind, n_jobs=1).fit(X, y)
+    parallel = _search(kind, n_jobs=2).fit(X, y)
+    assert len(parallel.cv_results_["params"]) == 24
+    _assert_same_search(parallel, sequential)
+    assert _blas_threads() == blas_before
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_grid_search_in_two_threads_equals_sequential(kind):
+    X, y = _small_data(kind)
+    blas_before = _blas_threads()
+    sequential = _search(kind, n_jobs=1).fit(X, y)
+    with joblib.parallel_backend("threading", n_jobs=2):
+        threaded = _search(kind, n_jobs=2).fit(X, y)
+    _assert_same_search(threaded, sequential)
+    assert _blas_threads() == blas_before
+
+
+# ---------------------------------------------------------------------------
+# One fitted model, many threads.
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def large_models():
+    X, y_class, y_reg = _large_data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        classifier = BackpropClassifier(hidden_size=16, max_iter=3, random_state=0).fit(X, y_class)
+        regressor = BackpropRegressor(hidden_size=16, max_iter=3, random_state=0).fit(X, y_reg)
+    return X, classifier, regressor
+
+
+@pytest.fixture
+def chunk_calls(monkeypatch):
+    """Record the (thread count, number of chunks) of every chunked map."""
+    calls = []
+    original = _parallel._map_in_order
+
+    def recording(function, items, n_threads):
+        calls.append((n_threads, len(items)))
+        return original(function, items, n_threads)
+
+    monkeypatch.setattr(_parallel, "_map_in_order", recording)
+    return calls
+
+
+@pytest.mark.parametrize("budget", [1, 2])
+def test_threads_sharing_a_fitted_model_get_sequential_results(large_models, chunk_calls, budget):
+    X, classifier, regressor = large_models
+    methods = {
+        "predict": classifier.predict,
+        "predict_proba": classifier.predict_proba,
+        "decision_function": classifier.decision_function,
+        "regressor.predict": regressor.predict,
+    }
+    blas_outside = _blas_threads()
+    with threadpool_limits(limits=budget, user_api="blas"):
+        blas_inside = _blas_threads()
+        expected = {name: method(X) for name, method in methods.items()}
+        names = list(methods) * (N_THREADS * N_CALLS // len(methods))
+
+        with ThreadPoolExecutor(max_workers=N_THREADS) as pool:
+            results = list(pool.map(lambda name: (name, methods[name](X)), names))
+        assert len(results) == N_THREADS * N_CALLS
+        for name, result in results:
+            np.testing.assert_array_equal(result, expected[name], err_msg=name)
+        # BLAS is as the caller set it, once every call has returned.
+        assert _blas_threads() == blas_inside
+    assert _blas_threads() == blas_outside
+    assert _parallel._limit_depth == 0
+    # Every call split the rows into 2 chunks, spread over the thread budget.
+    assert chunk_calls and all(n_chunks == 2 for _, n_chunks in chunk_calls)
+    if budget > 1 and (joblib.cpu_count() or 1) > 1:
+        assert all(n_threads == 2 for n_threads, _ in chunk_calls)
+
+
+def _params(est):
+    return [*est.coefs_, *est.intercepts_]
+
+
+@pytest.mark.parametrize("batch_size", [None, 4000])
+def test_threads_fitting_at_once_get_sequential_models(batch_size):
+    X, y_class, y_reg = _large_data()
+    jobs = [
+        (BackpropClassifier(hidden_size=8, max_iter=2, batch_size=batch_size, random_state=seed), y_class)
+        for seed in range(3)
+    ] + [
+        (BackpropRegressor(hidden_size=8, max_iter=2, batch_size=batch_size, random_state=seed), y_reg)
+        for seed in range(3)
+    ]
+    blas_outside = _blas_threads()
+    with threadpool_limits(limits=2, user_api="blas"):
+        sequential = [clone(est).fit(X, y) for est, y in jobs]
+
+        def fit(job):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                est, y = job
+                return clone(est).fit(X, y)
+
+        with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+            threaded = list(pool.map(fit, jobs))
+        assert _blas_threads()[0][1] == 2
+    assert _blas_threads() == blas_outside
+    for a, b in zip(threaded, sequential, strict=True):
+        for x, z in zip(_params(a), _params(b), strict=True):
+            np.testing.assert_array_equal(x, z)
+        assert a.loss_curve_ == b.loss_curve_
+
+
+def test_fit_is_bit_identical_whatever_the_thread_budget():
+    X, y_class, _ = _large_data()
+    models = []
+    for budget in (1, 2):
+        with threadpool_limits(limits=budget, user_api="blas"):
+            models.append(
+                BackpropClassifier(hidden_size=8, max_iter=3, batch_size=None, random_state=0)
+                .fit(X, y_class)
+            )
+    for x, z in zip(_params(models[0]), _params(models[1]), strict=True):
+        np.testing.assert_array_equal(x, z)
+    assert models[0].loss_curve_ == models[1].loss_curve_
