@@ -3,11 +3,14 @@
 from ._classifier import BackpropClassifier
 from ._persistence import InconsistentVersionWarning
 from ._regressor import BackpropRegressor
+from ._teaching import check_gradients, trace_step
 from ._version import __version__
 
 __all__ = [
     "BackpropClassifier",
     "BackpropRegressor",
     "InconsistentVersionWarning",
+    "check_gradients",
+    "trace_step",
     "__version__",
 ]
