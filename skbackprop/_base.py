@@ -31,7 +31,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from . import _network
+from . import _dask, _network
 from ._callbacks import CallbackMixin
 from ._parallel import (
     GradientEngine,
@@ -152,6 +152,12 @@ class BaseBackprop(
 
     # Whether validate_data must convert y to numbers (regression).
     _y_numeric = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # fit, predict, ... given a dask array run on the dask cluster
+        # (skbackprop/_dask.py, which imports dask only when given one).
+        _dask.dispatch_dask_arrays(cls)
 
     @abstractmethod
     def __init__(
@@ -767,6 +773,8 @@ def _copy_params_into(dst, src):
 
 def _constant_prediction_loss(Y, sample_weight, out_activation):
     """The loss of predicting the (weighted) mean of Y for every sample."""
+    if _dask.is_dask_array(Y):  # fit on dask arrays: streamed, never held
+        return _dask.constant_prediction_loss(Y, sample_weight, out_activation)
     mean = np.average(Y, axis=0, weights=sample_weight)
     return _network.loss(
         Y, np.broadcast_to(mean, Y.shape), out_activation, sample_weight

@@ -182,3 +182,17 @@ def test_example_runs(script, monkeypatch, tmp_path, capsys):
     finally:
         plt.close("all")
         np.set_printoptions(**saved_printoptions)
+
+
+def _test_command(text):
+    commands = [line for line in text.splitlines() if "python -m pytest" in line]
+    assert commands, "no test command found"
+    return commands[0].strip()
+
+
+def test_readme_test_command_is_what_ci_runs():
+    """CI runs exactly the README's test command; the docs show the same."""
+    readme = _test_command((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert readme.startswith("python3 -m venv .venv"), readme
+    assert _test_command((ROOT / ".ci" / "run").read_text(encoding="utf-8")) == readme
+    assert _test_command((ROOT / "docs" / "index.md").read_text(encoding="utf-8")) == readme
