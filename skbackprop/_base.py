@@ -71,6 +71,8 @@ class _TrainingState:
         self.t = history.get("t_", 0)
         # Continuing with early stopping: the parameters to beat are the
         # current ones, which are the best of the previous fit.
+        self.engine = None  # set by fit; made on the first epoch if not
+        self.batch_buffers = None  # for shuffled mini-batches, made when needed
         self.best_params = (
             _copy_params(params) if "best_validation_score_" in history else None
         )
@@ -329,42 +331,74 @@ class BaseBackprop(
             sample_weight = self._training_sample_weight(
                 y, sample_weight, target_attrs, incremental=incremental
             )
-            X, Y, sample_weight, validation = self._validation_data(
+            self._fit_prepared(
                 X,
                 Y,
                 y,
                 sample_weight,
-                X_val,
-                y_val,
-                sample_weight_val,
+                callback_data,
                 target_attrs,
+                (X_val, y_val, sample_weight_val),
+                continuing=continuing,
                 incremental=incremental,
             )
-            rng = check_random_state(self.random_state)
-            state = self._initial_state(X, Y, rng, continuing)
-            n_epochs = 1 if incremental else self.max_iter
-            callbacks = self._begin_fit_callbacks(
-                *callback_data,
-                n_epochs=n_epochs,
-                incremental=incremental,
-                target_attrs=target_attrs,
-                has_validation=validation is not None,
-            )
-            self._train(
-                state,
-                X,
-                Y,
-                sample_weight,
-                validation,
-                rng,
-                n_epochs,
-                target_attrs,
-                incremental=incremental,
-                callbacks=callbacks,
-            )
-            if callbacks is not None:
-                callbacks.end_fit()
         return self
+
+    def _fit_prepared(
+        self,
+        X,
+        Y,
+        y,
+        sample_weight,
+        callback_data,
+        target_attrs,
+        validation_set,
+        *,
+        continuing,
+        incremental,
+        engine=None,
+    ):
+        """Train on validated, encoded data: validation split, state, epochs.
+
+        ``callback_data`` is what callbacks see (the data as given to fit);
+        ``engine`` computes the loss and gradients (by default the in-memory
+        :class:`~skbackprop._parallel.GradientEngine`; dask arrays bring
+        their own).
+        """
+        X, Y, sample_weight, validation = self._validation_data(
+            X,
+            Y,
+            y,
+            sample_weight,
+            *validation_set,
+            target_attrs,
+            incremental=incremental,
+        )
+        rng = check_random_state(self.random_state)
+        state = self._initial_state(X, Y, rng, continuing)
+        state.engine = engine
+        n_epochs = 1 if incremental else self.max_iter
+        callbacks = self._begin_fit_callbacks(
+            *callback_data,
+            n_epochs=n_epochs,
+            incremental=incremental,
+            target_attrs=target_attrs,
+            has_validation=validation is not None,
+        )
+        self._train(
+            state,
+            X,
+            Y,
+            sample_weight,
+            validation,
+            rng,
+            n_epochs,
+            target_attrs,
+            incremental=incremental,
+            callbacks=callbacks,
+        )
+        if callbacks is not None:
+            callbacks.end_fit()
 
     # ------------------------------------------------------------------
     # The training loop: fit → epochs → batches → steps.
@@ -489,7 +523,7 @@ class BaseBackprop(
         n_samples = X.shape[0]
         batch_size = n_samples if self.batch_size is None else self.batch_size
         batch_size = min(batch_size, n_samples)
-        if getattr(state, "engine", None) is None:
+        if state.engine is None:
             state.engine = GradientEngine(state.params, thread_budget())
         # Overflow only happens when training diverges, which the loss shows
         # and _check_divergence reports with advice; NumPy's warnings would
@@ -506,7 +540,7 @@ class BaseBackprop(
     ):
         n_samples = X.shape[0]
         order = rng.permutation(n_samples) if self.shuffle else None
-        if order is not None and getattr(state, "batch_buffers", None) is None:
+        if order is not None and state.batch_buffers is None:
             # Shuffled batches are gathered into these, never into new arrays.
             state.batch_buffers = (
                 np.empty((batch_size, X.shape[1]), X.dtype),

@@ -38,7 +38,6 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from sklearn.base import _fit_context, is_classifier
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from . import _network
@@ -583,43 +582,18 @@ def fit(
             estimator, X, y, sample_weight, continuing=continuing, reset=not continuing
         )
         # A validation set is scored on the client: in-memory (dask is computed).
-        X, Y, weight, validation = estimator._validation_data(
+        estimator._fit_prepared(
             X,
             Y,
             y,
             weight,
-            X_val,
-            y_val,
-            sample_weight_val,
+            (X, y, user_weight),
             target_attrs,
+            (X_val, y_val, sample_weight_val),
+            continuing=continuing,
             incremental=False,
+            engine=DaskGradientEngine(),
         )
-        rng = check_random_state(estimator.random_state)
-        state = estimator._initial_state(X, Y, rng, continuing)
-        state.engine = DaskGradientEngine()
-        callbacks = estimator._begin_fit_callbacks(
-            X,
-            y,
-            user_weight,
-            n_epochs=estimator.max_iter,
-            incremental=False,
-            target_attrs=target_attrs,
-            has_validation=validation is not None,
-        )
-        estimator._train(
-            state,
-            X,
-            Y,
-            weight,
-            validation,
-            rng,
-            estimator.max_iter,
-            target_attrs,
-            incremental=False,
-            callbacks=callbacks,
-        )
-        if callbacks is not None:
-            callbacks.end_fit()
     return estimator
 
 

@@ -370,7 +370,7 @@ def init_params(n_features, hidden_size, n_outputs, random_state, dtype=np.float
     return Params(*(np.asarray(a, dtype=dtype) for a in (W1, b1, W2, b2)))
 
 
-def forward(X, params, activation="sigmoid", out_activation="sigmoid"):
+def forward(X, params, activation="sigmoid", out_activation="sigmoid", *, keep_z=False):
     """Forward propagation.
 
     ::
@@ -380,7 +380,8 @@ def forward(X, params, activation="sigmoid", out_activation="sigmoid"):
         Z2 = A1 · W2 + b2
         A2 = g(Z2)
 
-    Z1 and Z2 are computed in the buffers that become A1 and A2.
+    Z1 and Z2 are computed in the buffers that become A1 and A2, unless
+    ``keep_z`` asks for them too.
 
     Parameters
     ----------
@@ -390,6 +391,8 @@ def forward(X, params, activation="sigmoid", out_activation="sigmoid"):
         The hidden layer's f.
     out_activation : {"sigmoid", "softmax", "identity"}
         The output layer's g.
+    keep_z : bool, default=False
+        Also return Z1 and Z2 (as ``Z1, A1, Z2, A2``).
 
     Returns
     -------
@@ -408,13 +411,13 @@ def forward(X, params, activation="sigmoid", out_activation="sigmoid"):
     W1, b1, W2, b2 = params
     f, _ = HIDDEN_ACTIVATIONS[activation]
     g = OUTPUT_ACTIVATIONS[out_activation]
-    A1 = X @ W1
-    A1 += b1
-    f(A1, out=A1)
-    A2 = A1 @ W2
-    A2 += b2
-    A2 = g(A2, out=A2)
-    return A1, A2
+    Z1 = X @ W1
+    Z1 += b1
+    A1 = f(Z1, out=None if keep_z else Z1)
+    Z2 = A1 @ W2
+    Z2 += b2
+    A2 = g(Z2, out=None if keep_z else Z2)
+    return (Z1, A1, Z2, A2) if keep_z else (A1, A2)
 
 
 def output_logits(X, params, activation="sigmoid"):
@@ -483,7 +486,18 @@ def _squared_norm(W):
     return float(np.dot(W, W))
 
 
-def backward(X, Y, A1, A2, params, activation="sigmoid", sample_weight=None, l2=0.0):
+def backward(
+    X,
+    Y,
+    A1,
+    A2,
+    params,
+    activation="sigmoid",
+    sample_weight=None,
+    l2=0.0,
+    *,
+    return_errors=False,
+):
     """Backpropagation: the gradient of :func:`loss` with respect to each parameter.
 
     ::
@@ -511,10 +525,15 @@ def backward(X, Y, A1, A2, params, activation="sigmoid", sample_weight=None, l2=
     sample_weight : ndarray of shape (m,), default=None
     l2 : float, default=0.0
 
+    return_errors : bool, default=False
+        Also return the errors of the chain rule, ``(dZ2, dA1, dZ1)``.
+
     Returns
     -------
     grads : Params
         dW1, db1, dW2, db2.
+    errors : tuple of ndarray
+        ``(dZ2, dA1, dZ1)``, only with ``return_errors``.
 
     Examples
     --------
@@ -543,7 +562,8 @@ def backward(X, Y, A1, A2, params, activation="sigmoid", sample_weight=None, l2=
     if l2:
         dW2 += (l2 / m) * W2
         dW1 += (l2 / m) * W1
-    return Params(dW1, db1, dW2, db2)
+    grads = Params(dW1, db1, dW2, db2)
+    return (grads, (dZ2, dA1, dZ1)) if return_errors else grads
 
 
 def gradient_step(params, grads, alpha):

@@ -545,29 +545,19 @@ def _relative_error(a, b):
 
 
 def _trace(setup, alpha):
-    """The formulas of math.md, one line each (as in _network.backward)."""
+    """One step of math.md with every intermediate value, from _network."""
     X, Y, s, params = setup.X, setup.Y, setup.sample_weight, setup.params
-    W1, b1, W2, b2 = params
-    f, f_prime = _network.HIDDEN_ACTIVATIONS[setup.activation]
-    g = _network.OUTPUT_ACTIVATIONS[setup.out_activation]
     l2 = setup.l2
+    # The math module's own forward and backward passes, asked for their
+    # intermediate values: the trace is what fit computes, not a copy of it.
     with np.errstate(over="ignore"):
-        z1 = X @ W1 + b1
-        a1 = f(z1.copy())
-        z2 = a1 @ W2 + b2
-        a2 = g(z2.copy())
+        z1, a1, z2, a2 = _network.forward(
+            X, params, setup.activation, setup.out_activation, keep_z=True
+        )
     loss = _network.loss(Y, a2, setup.out_activation, s, l2, params)
-    m = X.shape[0] if s is None else float(np.sum(s))
-    dz2 = (a2 - Y) / m if s is None else (a2 - Y) * (s / m)[:, np.newaxis]
-    dW2 = a1.T @ dz2
-    db2 = dz2.sum(axis=0)
-    da1 = dz2 @ W2.T
-    dz1 = da1 * f_prime(a1)
-    dW1 = X.T @ dz1
-    db1 = dz1.sum(axis=0)
-    if l2:
-        dW2 += (l2 / m) * W2
-        dW1 += (l2 / m) * W1
+    (dW1, db1, dW2, db2), (dz2, da1, dz1) = _network.backward(
+        X, Y, a1, a2, params, setup.activation, s, l2, return_errors=True
+    )
     new_params = _network.gradient_step(
         _network.Params(*(a.copy() for a in params)),
         _network.Params(dW1, db1, dW2, db2),
