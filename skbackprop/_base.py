@@ -44,7 +44,7 @@ from ._persistence import VersionedPickleMixin
 __all__ = ["BaseBackprop"]
 
 # Training stops with an error when the loss grows this many times above both
-# the loss of the first epoch and the loss of the best constant prediction
+# the loss before the call's first step and the loss of the best constant prediction
 # (the class frequencies, or the mean target): gradient descent with a sane
 # learning rate never does that. The second reference matters for
 # classifiers, whose loss is bounded (−log ε per output) and so never becomes
@@ -69,10 +69,10 @@ class _TrainingState:
         self.best_loss = history.get("best_loss_", np.inf)
         self.best_validation_score = history.get("best_validation_score_", -np.inf)
         self.t = history.get("t_", 0)
-        # Continuing with early stopping: the parameters to beat are the
-        # current ones, which are the best of the previous fit.
         self.engine = None  # set by fit; made on the first epoch if not
         self.batch_buffers = None  # for shuffled mini-batches, made when needed
+        # Continuing with early stopping: the parameters to beat are the
+        # current ones, which are the best of the previous fit.
         self.best_params = (
             _copy_params(params) if "best_validation_score_" in history else None
         )
