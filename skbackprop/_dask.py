@@ -481,18 +481,9 @@ def _block_sums(X, Y, sample_weight, params, activation, out_activation):
         workspace = _network.Workspace.for_params(
             min(_network.BLOCK_ROWS, rows), params
         )
-        for start in range(0, rows, workspace.rows):
-            block = slice(start, start + workspace.rows)
-            loss_sum += _network.block_gradient_sums(
-                X[block],
-                Y[block],
-                params,
-                sums,
-                workspace,
-                activation,
-                out_activation,
-                None if sample_weight is None else sample_weight[block],
-            )
+        loss_sum = _network.gradient_sums(
+            X, Y, params, sums, workspace, activation, out_activation, sample_weight
+        )
     weight = (
         rows
         if sample_weight is None

@@ -53,6 +53,7 @@ __all__ = [
     "momentum_step",
     "Workspace",
     "block_gradient_sums",
+    "gradient_sums",
     "finish_gradients",
     "loss_and_gradients",
     "predict_logits_into",
@@ -812,6 +813,38 @@ def finish_gradients(sums, loss_sum, total_weight, params, l2=0.0):
     return loss_value, sums
 
 
+def gradient_sums(
+    X,
+    Y,
+    params,
+    sums,
+    workspace,
+    activation="sigmoid",
+    out_activation="sigmoid",
+    sample_weight=None,
+):
+    """:func:`block_gradient_sums` over all rows of X, one block at a time.
+
+    Adds to ``sums`` in place and returns the loss sum; the rows' blocks are
+    ``workspace.rows`` long. The single-machine pass, its threads' chunks and
+    dask's blocks all go through this function.
+    """
+    loss_sum = 0.0
+    for start in range(0, X.shape[0], workspace.rows):
+        block = slice(start, start + workspace.rows)
+        loss_sum += block_gradient_sums(
+            X[block],
+            Y[block],
+            params,
+            sums,
+            workspace,
+            activation,
+            out_activation,
+            None if sample_weight is None else sample_weight[block],
+        )
+    return loss_sum
+
+
 def loss_and_gradients(
     X,
     Y,
@@ -866,20 +899,9 @@ def loss_and_gradients(
     else:
         for grad in sums:
             grad.fill(0)
-    loss_sum = 0.0
-    for start in range(0, X.shape[0], workspace.rows):
-        block = slice(start, start + workspace.rows)
-        weights = None if sample_weight is None else sample_weight[block]
-        loss_sum += block_gradient_sums(
-            X[block],
-            Y[block],
-            params,
-            sums,
-            workspace,
-            activation,
-            out_activation,
-            weights,
-        )
+    loss_sum = gradient_sums(
+        X, Y, params, sums, workspace, activation, out_activation, sample_weight
+    )
     total_weight = (
         X.shape[0]
         if sample_weight is None

@@ -114,7 +114,9 @@ def _map_in_order(function, items, n_threads):
     # Fewer threads than the pool has: at most n_threads tasks at once.
     results = []
     for start in range(0, len(items), n_threads):
-        futures = [executor.submit(function, item) for item in items[start : start + n_threads]]
+        futures = [
+            executor.submit(function, item) for item in items[start : start + n_threads]
+        ]
         results.extend(future.result() for future in futures)
     return results
 
@@ -170,21 +172,16 @@ class GradientEngine:
             chunk = slice(start, start + CHUNK_ROWS)
             weights = None if sample_weight is None else sample_weight[chunk]
             sums = _network.zeros_like_params(params)
-            workspace = self._workspace()
-            loss_sum = 0.0
-            X_chunk, Y_chunk = X[chunk], Y[chunk]
-            for block_start in range(0, X_chunk.shape[0], workspace.rows):
-                block = slice(block_start, block_start + workspace.rows)
-                loss_sum += _network.block_gradient_sums(
-                    X_chunk[block],
-                    Y_chunk[block],
-                    params,
-                    sums,
-                    workspace,
-                    activation,
-                    out_activation,
-                    None if weights is None else weights[block],
-                )
+            loss_sum = _network.gradient_sums(
+                X[chunk],
+                Y[chunk],
+                params,
+                sums,
+                self._workspace(),
+                activation,
+                out_activation,
+                weights,
+            )
             return loss_sum, sums
 
         results = _map_in_order(
