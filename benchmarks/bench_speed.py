@@ -81,7 +81,7 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
 import skbackprop  # noqa: E402
-from skbackprop import BackpropClassifier, BackpropRegressor  # noqa: E402
+from skbackprop import BackpropClassifier, BackpropRegressor, _kernels  # noqa: E402
 
 DEFAULT_OUT = ROOT / "benchmarks" / "results"
 
@@ -218,7 +218,7 @@ def _code_fingerprint():
     """A hash of skbackprop's source, tying the numbers to the code measured."""
     digest = hashlib.sha256()
     package = Path(skbackprop.__file__).resolve().parent
-    for path in sorted(package.glob("*.py")):
+    for path in sorted([*package.glob("*.py"), *package.glob("*.c")]):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
@@ -254,6 +254,7 @@ def machine_facts():
         "scikit-learn": sklearn.__version__,
         "threadpoolctl": threadpoolctl.__version__,
         "skbackprop": skbackprop.__version__,
+        "skbackprop_kernels": _kernels.backend(),
         "skbackprop_source_sha256": _code_fingerprint(),
         "git_head": _git_revision(),
         "blas": threadpoolctl.threadpool_info(),
@@ -766,6 +767,7 @@ Command: `{result["command"]}`
 | BLAS-related environment | {env} |
 | load average at start / end | {m["load_average_start"]} / {m.get("load_average_end")} |
 | skbackprop | {m["skbackprop"]}, git HEAD {m["git_head"]}, source sha256 {m["skbackprop_source_sha256"]} |
+| hidden-layer loops | `{m.get("skbackprop_kernels", "numpy")}` (`skbackprop._kernels.backend()`) |
 | total run time | {result["seconds"]:.0f} s |
 
 Same data and math for both (sigmoid hidden layer, plain SGD: no momentum, no L2;

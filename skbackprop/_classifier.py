@@ -11,7 +11,7 @@ from sklearn.utils.multiclass import (
     unique_labels,
 )
 
-from . import _network
+from . import _kernels, _network
 from ._base import BaseBackprop
 
 __all__ = ["BackpropClassifier"]
@@ -466,7 +466,10 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
-        return np.exp(self.predict_log_proba(X))
+        Z2 = self._logits(self._validate_predict_input(X))
+        if self.out_activation_ == "sigmoid" and self.n_outputs_ == 1:
+            return _binary_proba(Z2[:, 0])
+        return np.exp(self._log_proba_from_logits(Z2))
 
     @property
     def _multilabel(self):
@@ -496,6 +499,21 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
+
+
+def _binary_proba(z):
+    """[σ(−z), σ(z)] per row, each kept in [ε, 1 − ε]; rows sum to 1.
+
+    Equal to ``exp`` of the log-probabilities to rounding, with two passes of
+    σ over n values instead of a log-softmax over n × 2 (this is most of the
+    prediction time outside the hidden layer). Both columns are computed from
+    z, so a probability near 0 keeps its relative accuracy.
+    """
+    eps = np.finfo(z.dtype).eps
+    proba = np.empty((z.shape[0], 2), z.dtype)
+    proba[:, 0] = _kernels.sigmoid(-z)
+    proba[:, 1] = _kernels.sigmoid(np.ascontiguousarray(z))
+    return np.clip(proba, eps, 1 - eps, out=proba)
 
 
 def _check_label_types(y):

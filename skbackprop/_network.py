@@ -17,7 +17,9 @@ symbol   shape   meaning
 ``α``            learning rate (``alpha``)
 =======  ======  ===============================================
 
-This module imports nothing from the rest of the package and keeps no state:
+This module imports nothing from the rest of the package but
+:mod:`skbackprop._kernels` (compiled versions of two of its elementwise
+loops, with NumPy fallbacks) and keeps no state:
 arrays come in, arrays go out. Functions that take ``out`` buffers or update
 parameters in place say so; all others leave their arguments untouched.
 """
@@ -26,6 +28,8 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy.special import xlogy
+
+from . import _kernels
 
 __all__ = [
     "Params",
@@ -87,11 +91,12 @@ class Params(NamedTuple):
 def sigmoid(z, out=None):
     """σ(z) = 1 / (1 + e^(−z)), computed without overflow.
 
-    The formula of ``scipy.special.expit``, evaluated with NumPy's vectorised
-    ``exp`` (for float32 it is twice as fast as ``expit``; for float64 the
-    values are the same). For z < −709 (float64) e^(−z) overflows to +∞ and
-    σ(z) comes out as exactly 0, its correct rounding; the overflow is
-    expected, so it is not reported.
+    The formula as ``math.md`` writes it, evaluated with NumPy's vectorised
+    ``exp``. For z < −709 (float64) e^(−z) overflows to +∞ and σ(z) comes out
+    as exactly 0, its correct rounding; the overflow is expected, so it is not
+    reported. The blocked passes below evaluate σ through
+    :mod:`skbackprop._kernels` instead (one compiled pass, same numbers to a
+    few units in the last place).
 
     Examples
     --------
@@ -657,30 +662,28 @@ BLOCK_ROWS = 512
 # matmul's ``out=`` path is several times slower than dot's BLAS call.
 
 
-def _sigmoid_derivative_times(D, A):
-    # D ← D ⊙ A ⊙ (1 − A); A is overwritten (it is not needed any more).
-    D *= A
-    np.subtract(1, A, out=A)
-    D *= A
+def _bias_activation(A, b, activation):
+    # A ← f(A + b) in place: one compiled pass for σ (see _kernels).
+    if activation == "sigmoid":
+        _kernels.bias_sigmoid(A, b)
+    else:
+        A += b
+        HIDDEN_ACTIVATIONS[activation][0](A, out=A)
 
 
-def _tanh_derivative_times(D, A):
-    # D ← D ⊙ (1 − A²); A is overwritten.
-    np.multiply(A, A, out=A)
-    np.subtract(1, A, out=A)
-    D *= A
-
-
-def _relu_derivative_times(D, A):
-    # D ← D ⊙ [A > 0].
-    D[A <= 0] = 0
-
-
-_DERIVATIVE_TIMES = {
-    "sigmoid": _sigmoid_derivative_times,
-    "tanh": _tanh_derivative_times,
-    "relu": _relu_derivative_times,
-}
+def _derivative_times_and_sum(D, A, colsum, activation):
+    # D ← D ⊙ f'(Z) given A = f(Z), then colsum += Σ_rows D. A may be
+    # overwritten (it is not needed any more).
+    if activation == "sigmoid":  # D ⊙ A ⊙ (1 − A), one compiled pass
+        _kernels.sigmoid_backward(D, A, colsum)
+        return
+    if activation == "tanh":  # D ⊙ (1 − A²)
+        np.multiply(A, A, out=A)
+        np.subtract(1, A, out=A)
+        D *= A
+    else:  # relu: D ⊙ [A > 0]
+        D[A <= 0] = 0
+    colsum += D.sum(axis=0)
 
 
 class Workspace:
@@ -761,10 +764,8 @@ def block_gradient_sums(
     W1, b1, W2, b2 = params
     rows = X.shape[0]
     A1, D1, A2 = workspace.A1[:rows], workspace.D1[:rows], workspace.A2[:rows]
-    f, _ = HIDDEN_ACTIVATIONS[activation]
     np.dot(X, W1, out=A1)
-    A1 += b1
-    f(A1, out=A1)
+    _bias_activation(A1, b1, activation)
     np.dot(A1, W2, out=A2)
     A2 += b2
     OUTPUT_ACTIVATIONS[out_activation](A2, out=A2)
@@ -777,9 +778,8 @@ def block_gradient_sums(
     sum_W2 += np.dot(A1.T, G2, out=workspace.dW2)
     sum_b2 += G2.sum(axis=0)
     G1 = np.dot(G2, W2.T, out=D1)
-    _DERIVATIVE_TIMES[activation](G1, A1)
+    _derivative_times_and_sum(G1, A1, sum_b1, activation)
     sum_W1 += np.dot(X.T, G1, out=workspace.dW1)
-    sum_b1 += G1.sum(axis=0)
     return loss_sum
 
 
@@ -926,13 +926,11 @@ def predict_logits_into(X, params, out, workspace, activation="sigmoid"):
     out : ndarray of shape (m, k)
     """
     W1, b1, W2, b2 = params
-    f, _ = HIDDEN_ACTIVATIONS[activation]
     for start in range(0, X.shape[0], workspace.rows):
         stop = min(start + workspace.rows, X.shape[0])
         A1 = workspace.A1[: stop - start]
         np.dot(X[start:stop], W1, out=A1)
-        A1 += b1
-        f(A1, out=A1)
+        _bias_activation(A1, b1, activation)
         np.dot(A1, W2, out=out[start:stop])
         out[start:stop] += b2
     return out
