@@ -49,20 +49,17 @@ INLINE double sigmoid64(double z)
     double t = u * LOG2E + SHIFT;
     double kf = t - SHIFT;
     double r = (u - kf * LN2_HI) - kf * LN2_LO;
-    double p = 1.0 / 6227020800.0;
-    p = p * r + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
+    /* e^r = 1 + r + r^2 P(r), P of degree 11 by Estrin's scheme: a short
+       dependency chain, so that consecutive elements overlap in the
+       pipeline; the leading 1 + r is added last, for accuracy */
+    double r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
+    double a0 = 1.0 / 2.0 + r * (1.0 / 6.0), a1 = 1.0 / 24.0 + r * (1.0 / 120.0);
+    double a2 = 1.0 / 720.0 + r * (1.0 / 5040.0);
+    double a3 = 1.0 / 40320.0 + r * (1.0 / 362880.0);
+    double a4 = 1.0 / 3628800.0 + r * (1.0 / 39916800.0);
+    double a5 = 1.0 / 479001600.0 + r * (1.0 / 6227020800.0);
+    double P = ((a0 + r2 * a1) + r4 * (a2 + r2 * a3)) + r8 * (a4 + r2 * a5);
+    double p = 1.0 + (r + r2 * P);
     int64_t tbits, shift_bits, scale_bits;
     double shift = SHIFT, scale;
     memcpy(&tbits, &t, sizeof tbits);

@@ -138,3 +138,18 @@ def test_json_holds_the_raw_numbers(smoke_run):
     for record in data["prediction"]:
         for impl in ("skbackprop", "mlp"):
             assert record[impl]["median_seconds"] > 0
+
+
+def test_kernel_benchmark_prints_a_row_per_implementation(capsys):
+    spec = importlib.util.spec_from_file_location(
+        "bench_kernels", ROOT / "benchmarks" / "bench_kernels.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["--repeats", "1"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| float")]
+    names = {line.split("|")[2].strip() for line in rows}
+    assert {"NumPy (fallback)", "formula", "expit"} <= names
+    for line in rows:
+        forward = float(line.split("|")[3])
+        assert math.isfinite(forward) and forward > 0
