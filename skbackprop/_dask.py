@@ -478,9 +478,8 @@ def _block_sums(X, Y, sample_weight, params, activation, out_activation):
     rows = X.shape[0]
     loss_sum = 0.0
     if rows:
-        workspace = _network.Workspace.for_params(
-            min(_network.BLOCK_ROWS, rows), params
-        )
+        block = _network.block_rows(params.W1.shape[1], params.W1.dtype)
+        workspace = _network.Workspace.for_params(min(block, rows), params)
         loss_sum = _network.gradient_sums(
             X, Y, params, sums, workspace, activation, out_activation, sample_weight
         )

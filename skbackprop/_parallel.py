@@ -25,7 +25,7 @@ from . import _network
 
 __all__ = ["CHUNK_ROWS", "GradientEngine", "predict_logits", "thread_budget"]
 
-#: Rows per chunk: the unit of work of one thread.
+#: Rows per chunk: the unit of work of one thread (2 to 16 blocks).
 CHUNK_ROWS = 16 * _network.BLOCK_ROWS
 
 _executor = None
@@ -141,8 +141,9 @@ class GradientEngine:
     def _workspace(self):
         workspace = getattr(self._local, "workspace", None)
         if workspace is None:
+            params = self._params_like
             workspace = _network.Workspace.for_params(
-                _network.BLOCK_ROWS, self._params_like
+                _network.block_rows(params.W1.shape[1], params.W1.dtype), params
             )
             self._local.workspace = workspace
         return workspace
@@ -209,7 +210,8 @@ def predict_logits(X, params, activation, n_threads):
 
     def chunk_logits(start):
         chunk = slice(start, start + CHUNK_ROWS)
-        rows = min(_network.BLOCK_ROWS, X.shape[0] - start)
+        block = _network.block_rows(params.W1.shape[1], out.dtype)
+        rows = min(block, X.shape[0] - start)
         workspace = _network.Workspace.for_params(rows, params)
         if workspace.A1.dtype != out.dtype:
             workspace.A1 = workspace.A1.astype(out.dtype)
