@@ -8,45 +8,74 @@ Times, on one 512 × 64 block (the size the blocked pass works on, in cache):
 * ``formula``: ``A += b; 1 / (1 + exp(−A))`` as ``_network.sigmoid`` writes it;
 * ``expit``: ``A += b; scipy.special.expit(A)``.
 
-Each figure is the median over ``--repeats`` runs of the best of 5 timings of
-200 calls (``timeit``), one BLAS thread. Run from the repository root::
+Each figure is the median over ``--repeats`` rounds, each round timing every
+implementation once in turn (the best of 5 timings of 200 calls), one BLAS
+thread.
+
+Then the same loops end to end: ``BackpropClassifier.fit`` (3 epochs, full
+batch and batch 200) and ``predict_proba`` on ``--rows`` × 100 random data,
+h = 64, with the C loops and with the NumPy loops, interleaved (C, NumPy, C,
+NumPy, …) so that both see the same machine; medians of ``--repeats``.
+Run from the repository root::
 
     python benchmarks/bench_kernels.py
 """
 
 import argparse
 import statistics
+import time
 import timeit
+import warnings
 
 import numpy as np
 from scipy.special import expit
 from threadpoolctl import threadpool_limits
 
-from skbackprop import _kernels, _network
+from skbackprop import BackpropClassifier, _kernels, _network
 
 ROWS, HIDDEN, CALLS = 512, 64, 200
 
 
-def _ns_per_element(function, repeats):
-    times = [
-        min(timeit.repeat(function, number=CALLS, repeat=5)) / CALLS
-        for _ in range(repeats)
-    ]
-    return statistics.median(times) / (ROWS * HIDDEN) * 1e9
+def _interleaved_ns_per_element(functions, repeats):
+    """{name: ns per element}: each repeat times every function once, in turn.
+
+    Interleaving gives every function the same share of a noisy machine;
+    each timing is the best of 5 × CALLS calls, and the figure the median
+    over the repeats.
+    """
+    times = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            best = min(timeit.repeat(function, number=CALLS, repeat=5)) / CALLS
+            times[name].append(best)
+    return {
+        name: statistics.median(t) / (ROWS * HIDDEN) * 1e9 for name, t in times.items()
+    }
 
 
 def measure(dtype, repeats):
+    """{implementation: (forward ns, backward ns or None)} per element."""
     rng = np.random.RandomState(0)
     A0 = rng.normal(scale=4, size=(ROWS, HIDDEN)).astype(dtype)
     b = rng.normal(size=HIDDEN).astype(dtype)
     A, D = A0.copy(), rng.normal(size=(ROWS, HIDDEN)).astype(dtype)
     colsum = np.zeros(HIDDEN, dtype)
     sigma = expit(A0).astype(dtype)
+    scratch = np.empty_like(sigma)
 
     def reset_then(step):
+        # Every in-place pass starts from the same values; the copy's own
+        # time ("copy") is subtracted below.
         def run():
             np.copyto(A, A0)
             step()
+
+        return run
+
+    def with_compiled(compiled, function):
+        def run():
+            with _kernels.use_compiled(compiled):
+                function()
 
         return run
 
@@ -58,32 +87,71 @@ def measure(dtype, repeats):
         np.add(A, b, out=A)
         expit(A, out=A)
 
-    rows = {}
-    with threadpool_limits(1):
-        copy_only = _ns_per_element(reset_then(lambda: None), repeats)
-        for name, compiled in (("C", True), ("NumPy (fallback)", False)):
-            if compiled and _kernels._ckernels is None:
-                continue
-            with _kernels.use_compiled(compiled):
-                forward = _ns_per_element(
-                    reset_then(lambda: _kernels.bias_sigmoid(A, b)), repeats
-                )
-                backward = _ns_per_element(
-                    lambda: _kernels.sigmoid_backward(D, sigma.copy(), colsum),
-                    repeats,
-                ) - _ns_per_element(lambda: sigma.copy(), repeats)
-            rows[name] = (forward - copy_only, backward)
-        rows["formula"] = (_ns_per_element(reset_then(formula), repeats) - copy_only, None)
-        rows["expit"] = (
-            _ns_per_element(reset_then(scipy_expit), repeats) - copy_only,
-            None,
+    def backward():
+        np.copyto(scratch, sigma)  # the NumPy loop overwrites A
+        _kernels.sigmoid_backward(D, scratch, colsum)
+
+    functions = {
+        "copy": reset_then(lambda: None),
+        "copy σ": lambda: np.copyto(scratch, sigma),
+        "formula": reset_then(formula),
+        "expit": reset_then(scipy_expit),
+    }
+    implementations = [("NumPy (fallback)", False)]
+    if _kernels._ckernels is not None:
+        implementations.insert(0, ("C", True))
+    for name, compiled in implementations:
+        functions[name] = with_compiled(
+            compiled, reset_then(lambda: _kernels.bias_sigmoid(A, b))
         )
+        functions[name + " backward"] = with_compiled(compiled, backward)
+    with threadpool_limits(1):
+        ns = _interleaved_ns_per_element(functions, repeats)
+    rows = {
+        name: (ns[name] - ns["copy"], ns[name + " backward"] - ns["copy σ"])
+        for name, _ in implementations
+    }
+    rows["formula"] = (ns["formula"] - ns["copy"], None)
+    rows["expit"] = (ns["expit"] - ns["copy"], None)
     return rows
+
+
+def end_to_end(rows, dtype, repeats):
+    """{task: (C seconds, NumPy seconds)}, medians of interleaved runs."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(rows, 100)).astype(dtype)
+    y = (X[:, 0] + rng.normal(size=rows) > 0).astype(int)
+    model = BackpropClassifier(hidden_size=64, max_iter=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning: 1 epoch on purpose
+        model.fit(X, y)
+    tasks = {
+        "fit, full batch (3 epochs)": lambda: BackpropClassifier(
+            hidden_size=64, batch_size=None, max_iter=3, tol=0, random_state=0
+        ).fit(X, y),
+        "fit, batch 200 (3 epochs)": lambda: BackpropClassifier(
+            hidden_size=64, batch_size=200, max_iter=3, tol=0, random_state=0
+        ).fit(X, y),
+        "predict_proba": lambda: model.predict_proba(X),
+    }
+    result = {}
+    for task, run in tasks.items():
+        times = {True: [], False: []}
+        for _ in range(repeats):
+            for compiled in (True, False):
+                with _kernels.use_compiled(compiled), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    start = time.perf_counter()
+                    run()
+                    times[compiled].append(time.perf_counter() - start)
+        result[task] = (statistics.median(times[True]), statistics.median(times[False]))
+    return result
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--rows", type=int, default=100_000)
     args = parser.parse_args(argv)
     print(f"loops in use: {_kernels.backend()}; block {ROWS} × {HIDDEN}; ns per element")
     print()
@@ -93,6 +161,19 @@ def main(argv=None):
         for name, (forward, backward) in measure(dtype, args.repeats).items():
             back = "" if backward is None else f"{backward:.2f}"
             print(f"| {np.dtype(dtype).name} | {name} | {forward:.2f} | {back} |")
+    if _kernels._ckernels is None:
+        return
+    print()
+    print(f"End to end, {args.rows} × 100, h = 64, seconds (default threads):")
+    print()
+    print("| dtype | task | C loops | NumPy loops | NumPy / C |")
+    print("|---|---|---|---|---|")
+    for dtype in (np.float64, np.float32):
+        for task, (c, numpy) in end_to_end(args.rows, dtype, args.repeats).items():
+            print(
+                f"| {np.dtype(dtype).name} | {task} | {c:.3f} | {numpy:.3f} "
+                f"| {numpy / c:.2f} |"
+            )
 
 
 if __name__ == "__main__":

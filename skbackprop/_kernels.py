@@ -30,7 +30,6 @@ import contextlib
 import os
 
 import numpy as np
-from scipy.special import expit
 
 try:
     from . import _ckernels
@@ -96,12 +95,9 @@ def _compiled_for(*arrays):
 
 
 def _numpy_sigmoid(z, out):
-    # σ as _network.sigmoid writes it, by the faster NumPy route per dtype.
-    if z.dtype == np.float64:
-        # SciPy's expit is the fastest NumPy-level σ in float64.
-        return expit(z, out=out)
-    # For float32, NumPy's exp is SIMD and beats expit by about 2×. e^(−z)
-    # overflows to inf for very negative z, giving σ = 0, its rounding.
+    # σ as _network.sigmoid writes it (SciPy's expit measures no faster; see
+    # benchmarks/bench_kernels.py). e^(−z) overflows to inf for very negative
+    # z, giving σ = 0, its rounding.
     out = np.negative(z, out=out)
     with np.errstate(over="ignore"):
         np.exp(out, out=out)
