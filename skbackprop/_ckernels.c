@@ -112,7 +112,7 @@ INLINE float sigmoid32(float z)
 /*
  * Each loop is compiled twice on x86-64 with GCC or Clang: for AVX2 with FMA
  * and for the baseline; the module picks one when it is imported, by what
- * the CPU supports. LOOPS(suffix) defines the five loops with that suffix.
+ * the CPU supports. LOOPS(suffix) defines the six loops with that suffix.
  */
 #define LOOPS(SUFFIX, ATTRIBUTE)                                                      \
     ATTRIBUTE static void bias_sigmoid_f64_##SUFFIX(                                  \
