@@ -3,6 +3,7 @@
 from ._classifier import BackpropClassifier
 from ._persistence import InconsistentVersionWarning
 from ._regressor import BackpropRegressor
+from ._show_versions import show_versions
 from ._teaching import check_gradients, trace_step
 from ._version import __version__
 
@@ -11,6 +12,7 @@ __all__ = [
     "BackpropRegressor",
     "InconsistentVersionWarning",
     "check_gradients",
+    "show_versions",
     "trace_step",
     "__version__",
 ]

@@ -229,8 +229,12 @@ class BaseBackprop(
                 )
 
     @abstractmethod
-    def _encode_targets(self, y, target_attrs):
-        """The m × k target matrix Y of math.md for validated ``y``."""
+    def _encode_targets(self, y, target_attrs, *, labels_known=False):
+        """The m × k target matrix Y of math.md for validated ``y``.
+
+        ``labels_known``: ``_target_attrs`` has just checked these very labels
+        (a new fit), so their type and values need no second pass over y.
+        """
 
     def _training_sample_weight(self, y, sample_weight, target_attrs, *, incremental):
         """Combine ``sample_weight`` with any per-class weight (classifier)."""
@@ -327,7 +331,9 @@ class BaseBackprop(
             # What callbacks see: the data given to fit, validated, unsplit.
             callback_data = (X, y, sample_weight)
             target_attrs = self._target_attrs(y, continuing=continuing, classes=classes)
-            Y = self._encode_targets(y, target_attrs).astype(X.dtype, copy=False)
+            Y = self._encode_targets(
+                y, target_attrs, labels_known=not continuing
+            ).astype(X.dtype, copy=False)
             sample_weight = self._training_sample_weight(
                 y, sample_weight, target_attrs, incremental=incremental
             )

@@ -332,7 +332,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
             "out_activation_": out_activation,
         }
 
-    def _encode_targets(self, y, target_attrs):
+    def _encode_targets(self, y, target_attrs, *, labels_known=False):
         classes = target_attrs["classes_"]
         if y.ndim == 2:  # multilabel indicator
             if y.shape[1] != len(classes) or target_attrs["n_outputs_"] != y.shape[1]:
@@ -345,8 +345,9 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
             and target_attrs["out_activation_"] != "softmax"
         ):
             raise ValueError("The model was fitted on multilabel targets; y is 1-D.")
-        _classification_target_type(y)
-        _check_known_labels(_sorted_labels(y), classes)
+        if not labels_known:  # y_val, or a later partial_fit: unseen labels?
+            _classification_target_type(y)
+            _check_known_labels(_sorted_labels(y), classes)
         index = np.searchsorted(classes, y)
         if len(classes) == 2:
             return (index == 1).astype(np.float64).reshape(-1, 1)

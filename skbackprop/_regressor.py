@@ -228,7 +228,7 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
             )
         return {"n_outputs_": n_outputs, "out_activation_": "identity"}
 
-    def _encode_targets(self, y, target_attrs):
+    def _encode_targets(self, y, target_attrs, *, labels_known=False):
         n_outputs = 1 if y.ndim == 1 else y.shape[1]
         if n_outputs != target_attrs["n_outputs_"]:
             raise ValueError(

@@ -241,3 +241,16 @@ def test_a_package_built_without_a_compiler_falls_back_to_numpy():
         "print(_kernels.backend(), model.score(X, y) > 0.9)\n"
     )
     assert _run(code) == "numpy True"
+
+
+def test_show_versions_names_the_loops_in_use(capsys):
+    from skbackprop import show_versions
+
+    show_versions()
+    lines = capsys.readouterr().out.splitlines()
+    assert f"hidden-layer loops: {_kernels.backend()}" in lines
+    with _kernels.use_compiled(False):
+        show_versions()
+    loops = [line for line in capsys.readouterr().out.splitlines() if "loops" in line]
+    expected = "turned off" if HAVE_C else "not built"
+    assert loops[0].startswith("hidden-layer loops: numpy") and expected in loops[0]
