@@ -254,3 +254,35 @@ def test_show_versions_names_the_loops_in_use(capsys):
     loops = [line for line in capsys.readouterr().out.splitlines() if "loops" in line]
     expected = "turned off" if HAVE_C else "not built"
     assert loops[0].startswith("hidden-layer loops: numpy") and expected in loops[0]
+
+
+@pytest.mark.skipif(not HAVE_C, reason="skbackprop._ckernels was not built")
+@pytest.mark.parametrize("batch_size", [None, 50])
+def test_training_and_prediction_run_the_c_loops(monkeypatch, batch_size):
+    """The hot paths call the compiled loops, not only the tests of them."""
+    calls = {"bias_sigmoid": 0, "sigmoid_backward": 0, "sigmoid": 0}
+    compiled = _kernels._ckernels
+
+    class Counting:
+        SIMD = compiled.SIMD
+
+        def __getattr__(self, name):
+            def counted(*args):
+                calls[name] += 1
+                return getattr(compiled, name)(*args)
+
+            return counted
+
+    monkeypatch.setattr(_kernels, "_ckernels", Counting())
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 4))
+    y = (X[:, 0] > 0).astype(int)
+    with _kernels.use_compiled(True), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = BackpropClassifier(max_iter=2, batch_size=batch_size, random_state=0)
+        model.fit(X, y)
+        fitted = dict(calls)
+        model.predict_proba(X)
+    assert fitted["bias_sigmoid"] > 0 and fitted["sigmoid_backward"] > 0
+    assert calls["bias_sigmoid"] > fitted["bias_sigmoid"]  # predict: the hidden layer
+    assert calls["sigmoid"] > 0  # predict_proba: the two probability columns
