@@ -6,7 +6,8 @@ Times, on one 512 × 64 block (the size the blocked pass works on, in cache):
 * ``NumPy (fallback)``: the same two loops as ``_kernels`` runs them without
   the extension;
 * ``formula``: ``A += b; 1 / (1 + exp(−A))`` as ``_network.sigmoid`` writes it;
-* ``expit``: ``A += b; scipy.special.expit(A)``.
+* ``expit``: ``A += b; scipy.special.expit(A)``;
+* for scale, the block's product ``X · W1`` (d = 100), per output element.
 
 Each figure is the median over ``--repeats`` rounds, each round timing every
 implementation once in turn (the best of 5 timings of 200 calls), one BLAS
@@ -33,7 +34,7 @@ from threadpoolctl import threadpool_limits
 
 from skbackprop import BackpropClassifier, _kernels, _network
 
-ROWS, HIDDEN, CALLS = 512, 64, 200
+ROWS, HIDDEN, FEATURES, CALLS = 512, 64, 100, 200
 
 
 def _interleaved_ns_per_element(functions, repeats):
@@ -91,7 +92,10 @@ def measure(dtype, repeats):
         np.copyto(scratch, sigma)  # the NumPy loop overwrites A
         _kernels.sigmoid_backward(D, scratch, colsum)
 
+    X = rng.normal(size=(ROWS, FEATURES)).astype(dtype)
+    W1 = rng.normal(size=(FEATURES, HIDDEN)).astype(dtype)
     functions = {
+        "X · W1": lambda: np.dot(X, W1, out=A),
         "copy": reset_then(lambda: None),
         "copy σ": lambda: np.copyto(scratch, sigma),
         "formula": reset_then(formula),
@@ -111,6 +115,7 @@ def measure(dtype, repeats):
         name: (ns[name] - ns["copy"], ns[name + " backward"] - ns["copy σ"])
         for name, _ in implementations
     }
+    rows["for scale: the block's X · W1, d = 100 (BLAS)"] = (ns["X · W1"], None)
     rows["formula"] = (ns["formula"] - ns["copy"], None)
     rows["expit"] = (ns["expit"] - ns["copy"], None)
     return rows
