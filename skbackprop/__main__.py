@@ -34,7 +34,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from . import BackpropClassifier
+from . import BackpropClassifier, __version__, _kernels
 
 __all__ = ["main"]
 
@@ -456,7 +456,10 @@ def main(argv=None):
     args = _parse_args(argv)
     config = QUICK if args.quick else FULL
     progress = _Progress()
-    progress(f"skbackprop demo ({'quick' if args.quick else 'full'} run)")
+    progress(
+        f"skbackprop {__version__} demo ({'quick' if args.quick else 'full'} run; "
+        f"hidden-layer loops: {_kernels.backend()})"
+    )
 
     X_train, X_test, y_train, y_test = load_data()
     progress(

@@ -86,7 +86,7 @@ def test_module_entry_point():
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert "skbackprop demo (quick run)" in result.stdout
+    assert "demo (quick run; hidden-layer loops: c-" in result.stdout  # the C loops ran
     assert len(_grid_rows(result.stdout)) == N_QUICK_CANDIDATES
     assert RELOAD_LINE in result.stdout
     assert "ConvergenceWarning" not in result.stderr
