@@ -95,14 +95,11 @@ def _compiled_for(*arrays):
 
 
 def _numpy_sigmoid(z, out):
-    # σ as _network.sigmoid writes it (SciPy's expit measures no faster; see
-    # benchmarks/bench_kernels.py). e^(−z) overflows to inf for very negative
-    # z, giving σ = 0, its rounding.
-    out = np.negative(z, out=out)
-    with np.errstate(over="ignore"):
-        np.exp(out, out=out)
-    out += 1
-    return np.reciprocal(out, out=out)
+    # σ as _network.sigmoid writes it. Imported here, not at the top:
+    # _network imports this module.
+    from ._network import sigmoid as formula
+
+    return formula(z, out=out)
 
 
 def sigmoid(z, out=None):
