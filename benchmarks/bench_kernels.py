@@ -20,6 +20,9 @@ NumPy, …) so that both see the same machine; medians of ``--repeats``.
 Run from the repository root::
 
     python benchmarks/bench_kernels.py
+
+Last, full-batch fits with blocks of the fixed 512 rows of earlier versions
+against the size ``_network.block_rows`` chooses, interleaved.
 """
 
 import argparse
@@ -153,12 +156,56 @@ def end_to_end(rows, dtype, repeats):
     return result
 
 
+def block_sizes(rows, repeats):
+    """{(h, dtype): (seconds with 512-row blocks, with block_rows's size)}.
+
+    Full-batch fits of 3 epochs, interleaved, medians of ``repeats``: what
+    ``_network.block_rows`` gains over the fixed 512 rows it replaced.
+    """
+    rng = np.random.RandomState(0)
+    default = _network.block_rows
+    result = {}
+    for hidden in (64, 256):
+        for dtype in (np.float64, np.float32):
+            X = rng.normal(size=(rows, 100)).astype(dtype)
+            y = (X[:, 0] > 0).astype(int)
+            times = {512: [], None: []}
+            for _ in range(repeats):
+                for fixed in times:
+                    _network.block_rows = (
+                        default
+                        if fixed is None
+                        else (lambda hidden_size, dtype, fixed=fixed: fixed)
+                    )
+                    try:
+                        with warnings.catch_warnings():
+                            warnings.simplefilter("ignore")
+                            start = time.perf_counter()
+                            BackpropClassifier(
+                                hidden_size=hidden,
+                                batch_size=None,
+                                max_iter=3,
+                                tol=0,
+                                random_state=0,
+                            ).fit(X, y)
+                            times[fixed].append(time.perf_counter() - start)
+                    finally:
+                        _network.block_rows = default
+            result[hidden, np.dtype(dtype).name] = (
+                statistics.median(times[512]),
+                statistics.median(times[None]),
+            )
+    return result
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--rows", type=int, default=100_000)
     args = parser.parse_args(argv)
-    print(f"loops in use: {_kernels.backend()}; block {ROWS} × {HIDDEN}; ns per element")
+    print(
+        f"loops in use: {_kernels.backend()}; block {ROWS} × {HIDDEN}; ns per element"
+    )
     print()
     print("| dtype | implementation | σ(A + b) | D ⊙ A ⊙ (1 − A) with column sums |")
     print("|---|---|---|---|")
@@ -179,6 +226,19 @@ def main(argv=None):
                 f"| {np.dtype(dtype).name} | {task} | {c:.3f} | {numpy:.3f} "
                 f"| {numpy / c:.2f} |"
             )
+    print()
+    print(f"Block rows, full-batch fit of 3 epochs, {args.rows} × 100, seconds:")
+    print()
+    print("| h | dtype | rows per block | 512 rows | block_rows | 512 / block_rows |")
+    print("|---|---|---|---|---|---|")
+    for (hidden, dtype), (fixed, chosen) in block_sizes(
+        args.rows, args.repeats
+    ).items():
+        size = _network.block_rows(hidden, dtype)
+        print(
+            f"| {hidden} | {dtype} | {size} | {fixed:.3f} | {chosen:.3f} "
+            f"| {fixed / chosen:.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -669,12 +669,10 @@ def block_rows(hidden_size, dtype):
 
     The power of two whose m × h activations come closest to
     :data:`BLOCK_BYTES`, within [:data:`BLOCK_ROWS`, :data:`MAX_BLOCK_ROWS`].
-    Measured on 2 cores, d = 100, a full-batch pass over 100,000 rows: at
-    h = 64, float32 blocks of 2048 rows are 30 % faster than 512 and float64
-    blocks of 512 to 2048 rows within noise of each other; at h = 256, 1024
-    rows are best and 512 within 10 %. It depends only on the model's shape
-    and dtype, never on the data or the threads, so the grouping of the sums
-    (and the results) does not either.
+    ``benchmarks/bench_kernels.py`` compares it with fixed 512-row blocks
+    (float32 full-batch fits at h = 64 ran 1.16× faster on 2 cores). It
+    depends only on the model's shape and dtype, never on the data or the
+    threads, so the grouping of the sums (and the results) does not either.
 
     Examples
     --------

@@ -155,5 +155,8 @@ def test_kernel_benchmark_prints_a_row_per_implementation(capsys):
         forward = float(line.split("|")[3])
         assert math.isfinite(forward) and forward > 0
     if module._kernels._ckernels is not None:
-        tasks = [line for line in out.split("End to end")[1].splitlines() if line.startswith("| float")]
+        end_to_end, blocks = out.split("End to end")[1].split("Block rows")
+        tasks = [line for line in end_to_end.splitlines() if line.startswith("| float")]
         assert len(tasks) == 6  # 3 tasks × 2 dtypes
+        sizes = [line for line in blocks.splitlines() if line.startswith(("| 64", "| 256"))]
+        assert len(sizes) == 4  # 2 hidden sizes × 2 dtypes
