@@ -17,6 +17,8 @@ setup(
         Extension(
             "skbackprop._ckernels",
             sources=["skbackprop/_ckernels.c"],
+            # Included by _ckernels.c; MANIFEST.in puts it in the sdist.
+            depends=["skbackprop/_cpass.h"],
             extra_compile_args=compile_args,
             optional=True,
         )

@@ -31,9 +31,10 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from . import _dask, _network
+from . import _dask, _kernels, _network
 from ._callbacks import CallbackMixin
 from ._parallel import (
+    CHUNK_ROWS,
     GradientEngine,
     predict_logits,
     single_threaded_blas,
@@ -553,6 +554,25 @@ class BaseBackprop(
                 np.empty((batch_size, Y.shape[1]), Y.dtype),
                 None if sample_weight is None else np.empty(batch_size, X.dtype),
             )
+        if self.activation == "sigmoid" and batch_size <= CHUNK_ROWS:
+            # The same loop in one compiled call (batches larger than a chunk
+            # are spread over threads below instead).
+            epoch = _kernels.minibatch_epoch(
+                X,
+                Y,
+                sample_weight,
+                order,
+                batch_size,
+                state.params,
+                state.velocities,
+                (self.alpha, self.momentum, self.nesterov, self.l2),
+                out_activation,
+                state.engine.workspace(),
+                state.engine.sums,
+                state.batch_buffers or (None, None, None),
+            )
+            if epoch is not None:
+                return _epoch_loss(state, *epoch)
         total_loss = 0.0
         total_weight = 0.0
         for start in range(0, n_samples, batch_size):
@@ -592,17 +612,14 @@ class BaseBackprop(
         )
         if state.initial_loss is None:
             state.initial_loss = batch_loss
-        if self.momentum:
-            _network.momentum_step(
-                params,
-                grads,
-                state.velocities,
-                self.alpha,
-                self.momentum,
-                self.nesterov,
-            )
-        else:
-            _network.gradient_step(params, grads, self.alpha)
+        _kernels.descent_step(
+            params,
+            grads,
+            state.velocities,
+            self.alpha,
+            self.momentum,
+            self.nesterov,
+        )
         return batch_loss
 
     def _check_divergence(self, epoch_loss, reference_loss, state):
@@ -804,6 +821,21 @@ class BaseBackprop(
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = False
         return tags
+
+
+def _epoch_loss(state, losses, weights):
+    """The epoch's loss from its batches' losses and weights (0: skipped).
+
+    As the loop of ``_run_mini_batches`` sums it: the weighted mean of the
+    batch losses, or the loss of a batch that diverged, which ends an epoch.
+    The first batch taken in a fit sets ``state.initial_loss``.
+    """
+    taken = weights > 0
+    if state.initial_loss is None and taken.any():
+        state.initial_loss = float(losses[taken][0])
+    if len(losses) and not np.isfinite(losses[-1]):
+        return float(losses[-1])
+    return float(np.dot(losses[taken], weights[taken])) / float(weights[taken].sum())
 
 
 def _copy_params_into(dst, src):

@@ -25,6 +25,8 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <limits.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -176,6 +178,59 @@ INLINE float sigmoid32(float z)
                 acc[j] += (double)g;                                                  \
             }                                                                         \
         }                                                                             \
+    }                                                                                 \
+    ONE_OUTPUT_LOOPS(double, f64, sigmoid64, SUFFIX, ATTRIBUTE)                       \
+    ONE_OUTPUT_LOOPS(float, f32, sigmoid32, SUFFIX, ATTRIBUTE)
+
+/*
+ * For one output (k = 1: binary classes, one regression target) the thin
+ * products with W2 are a dot product per row and an outer product, which
+ * BLAS does no faster than these loops but only after copying A1 into its
+ * own layout, once per product. Here they ride on the passes over A1 that
+ * happen anyway:
+ *  - forward, z2_i = sum_j A1_ij w2_j right after row i of A1 gets its sigma,
+ *    while the row is in L1 cache (eight partial sums, so that the
+ *    compiler can vectorise them);
+ *  - backward, with g_i = G2_i: D_ij = (g_i w2_j) A_ij (1 - A_ij), the same
+ *    operations as G2 W2^T followed by sigmoid_backward, with the b1
+ *    gradient's column sums and sW2_j += sum_i A_ij g_i, in double.
+ */
+#define ONE_OUTPUT_LOOPS(T, TS, SIGMOID, SUFFIX, ATTRIBUTE)                           \
+    ATTRIBUTE static void bias_sigmoid_dot_##TS##_##SUFFIX(                           \
+        T *restrict A, const T *restrict b, const T *restrict w, T *restrict z,       \
+        Py_ssize_t m, Py_ssize_t h)                                                   \
+    {                                                                                 \
+        for (Py_ssize_t i = 0; i < m; i++) {                                          \
+            T *restrict row = A + i * h;                                              \
+            for (Py_ssize_t j = 0; j < h; j++)                                        \
+                row[j] = SIGMOID(row[j] + b[j]);                                      \
+            T part[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                     \
+            Py_ssize_t j = 0;                                                         \
+            for (; j + 8 <= h; j += 8)                                                \
+                for (int l = 0; l < 8; l++)                                           \
+                    part[l] += row[j + l] * w[j + l];                                 \
+            for (; j < h; j++)                                                        \
+                part[0] += row[j] * w[j];                                             \
+            z[i] = ((part[0] + part[4]) + (part[1] + part[5])) +                      \
+                   ((part[2] + part[6]) + (part[3] + part[7]));                       \
+        }                                                                             \
+    }                                                                                 \
+    ATTRIBUTE static void sigmoid_backward_outer_##TS##_##SUFFIX(                     \
+        T *restrict D, const T *restrict A, const T *restrict g, const T *restrict w, \
+        double *restrict acc_b, double *restrict acc_w, Py_ssize_t m, Py_ssize_t h)   \
+    {                                                                                 \
+        for (Py_ssize_t i = 0; i < m; i++) {                                          \
+            T *restrict drow = D + i * h;                                             \
+            const T *restrict arow = A + i * h;                                       \
+            T gi = g[i];                                                              \
+            for (Py_ssize_t j = 0; j < h; j++) {                                      \
+                T a = arow[j];                                                        \
+                T d = (gi * w[j]) * a * (1 - a);                                      \
+                drow[j] = d;                                                          \
+                acc_b[j] += (double)d;                                                \
+                acc_w[j] += (double)(a * gi);                                         \
+            }                                                                         \
+        }                                                                             \
     }
 
 LOOPS(baseline, )
@@ -196,6 +251,16 @@ static void (*sigmoid_backward_f64)(double *, const double *, double *, Py_ssize
                                     Py_ssize_t) = sigmoid_backward_f64_baseline;
 static void (*sigmoid_backward_f32)(float *, const float *, double *, Py_ssize_t,
                                     Py_ssize_t) = sigmoid_backward_f32_baseline;
+static void (*bias_sigmoid_dot_f64)(double *, const double *, const double *, double *,
+                                    Py_ssize_t, Py_ssize_t) = bias_sigmoid_dot_f64_baseline;
+static void (*bias_sigmoid_dot_f32)(float *, const float *, const float *, float *,
+                                    Py_ssize_t, Py_ssize_t) = bias_sigmoid_dot_f32_baseline;
+static void (*sigmoid_backward_outer_f64)(double *, const double *, const double *,
+                                          const double *, double *, double *, Py_ssize_t,
+                                          Py_ssize_t) = sigmoid_backward_outer_f64_baseline;
+static void (*sigmoid_backward_outer_f32)(float *, const float *, const float *,
+                                          const float *, double *, double *, Py_ssize_t,
+                                          Py_ssize_t) = sigmoid_backward_outer_f32_baseline;
 static const char *simd = "baseline";
 
 static void
@@ -210,9 +275,90 @@ choose_loops(void)
         sigmoid_f32 = sigmoid_f32_avx2;
         sigmoid_backward_f64 = sigmoid_backward_f64_avx2;
         sigmoid_backward_f32 = sigmoid_backward_f32_avx2;
+        bias_sigmoid_dot_f64 = bias_sigmoid_dot_f64_avx2;
+        bias_sigmoid_dot_f32 = bias_sigmoid_dot_f32_avx2;
+        sigmoid_backward_outer_f64 = sigmoid_backward_outer_f64_avx2;
+        sigmoid_backward_outer_f32 = sigmoid_backward_outer_f32_avx2;
         simd = "avx2";
     }
 #endif
+}
+
+/* ---- the blocked passes (_cpass.h), on SciPy's BLAS -------------------- */
+
+typedef void (*dgemm_t)(char *, char *, int *, int *, int *, double *, double *, int *,
+                        double *, int *, double *, double *, int *);
+typedef void (*sgemm_t)(char *, char *, int *, int *, int *, float *, float *, int *,
+                        float *, int *, float *, float *, int *);
+static dgemm_t dgemm = NULL;
+static sgemm_t sgemm = NULL;
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(address) __builtin_prefetch(address)
+#else
+#define PREFETCH(address) ((void)0)
+#endif
+
+#if defined(__clang__)
+#define NO_CONTRACT
+#define CLANG_NO_CONTRACT _Pragma("clang fp contract(off)")
+#elif defined(__GNUC__)
+#define NO_CONTRACT __attribute__((optimize("fp-contract=off")))
+#define CLANG_NO_CONTRACT
+#else
+#define NO_CONTRACT
+#define CLANG_NO_CONTRACT
+#endif
+
+/* The output activations, numbered as _kernels.OUTPUT_KINDS numbers them. */
+enum { OUT_SIGMOID = 0, OUT_SOFTMAX = 1, OUT_IDENTITY = 2 };
+
+#define REAL double
+#define SUFFIX f64
+#define GEMM dgemm
+#define EXP exp
+#include "_cpass.h"
+#undef REAL
+#undef SUFFIX
+#undef GEMM
+#undef EXP
+
+#define REAL float
+#define SUFFIX f32
+#define GEMM sgemm
+#define EXP expf
+#include "_cpass.h"
+#undef REAL
+#undef SUFFIX
+#undef GEMM
+#undef EXP
+
+/* dgemm and sgemm from scipy.linalg.cython_blas's exported C API; on any
+   failure the passes stay unavailable (module attribute BLAS is False) and
+   the package runs the NumPy pass. */
+static void *
+blas_function(PyObject *capi, const char *name)
+{
+    PyObject *capsule = PyDict_GetItemString(capi, name); /* borrowed */
+    if (capsule == NULL || !PyCapsule_CheckExact(capsule))
+        return NULL;
+    return PyCapsule_GetPointer(capsule, PyCapsule_GetName(capsule));
+}
+
+static void
+load_blas(void)
+{
+    PyObject *module = PyImport_ImportModule("scipy.linalg.cython_blas");
+    PyObject *capi = module == NULL ? NULL : PyObject_GetAttrString(module, "__pyx_capi__");
+    if (capi != NULL && PyDict_Check(capi)) {
+        dgemm = (dgemm_t)blas_function(capi, "dgemm");
+        sgemm = (sgemm_t)blas_function(capi, "sgemm");
+    }
+    if (dgemm == NULL || sgemm == NULL)
+        dgemm = NULL, sgemm = NULL;
+    Py_XDECREF(capi);
+    Py_XDECREF(module);
+    PyErr_Clear();
 }
 
 /* ---- Python wrappers --------------------------------------------------- */
@@ -319,7 +465,360 @@ py_sigmoid_backward(PyObject *self, PyObject *args)
     return result;
 }
 
+/* Buffers must hold at least `count` items of `itemsize` bytes. */
+static int
+check_room(Py_buffer *view, Py_ssize_t count, Py_ssize_t itemsize, const char *name)
+{
+    if (count < 0 || view->itemsize != itemsize || view->len < count * itemsize) {
+        PyErr_Format(PyExc_ValueError,
+                     "_ckernels: %s has %zd bytes of items of %zd bytes, expected at "
+                     "least %zd items of %zd bytes",
+                     name, view->len, view->itemsize, count, itemsize);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+check_blas_dims(Py_ssize_t n, Py_ssize_t h, Py_ssize_t k, Py_ssize_t block)
+{
+    if (dgemm == NULL) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "_ckernels: SciPy's BLAS was not found (BLAS is False)");
+        return -1;
+    }
+    if (n < 1 || h < 1 || k < 1 || block < 1 || n > INT_MAX || h > INT_MAX ||
+        k > INT_MAX || block > INT_MAX) {
+        PyErr_SetString(PyExc_ValueError,
+                        "_ckernels: sizes must be between 1 and INT_MAX for BLAS");
+        return -1;
+    }
+    return 0;
+}
+
+#define N_SUMS_BUFFERS 13
+
+static PyObject *
+py_gradient_sums(PyObject *self, PyObject *args)
+{
+    /* X, Y, W1, b1, W2, b2, sW1, sb1, sW2, sb2, A1, D1, A2 */
+    Py_buffer v[N_SUMS_BUFFERS], w;
+    PyObject *w_obj;
+    Py_ssize_t m, n, h, k, block;
+    int out_kind, is_double;
+    memset(v, 0, sizeof v);
+    memset(&w, 0, sizeof w);
+    if (!PyArg_ParseTuple(args, "y*y*Oy*y*y*y*w*w*w*w*w*w*w*nnnnnip", &v[0], &v[1],
+                          &w_obj, &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8],
+                          &v[9], &v[10], &v[11], &v[12], &m, &n, &h, &k, &block,
+                          &out_kind, &is_double))
+        return NULL;
+    int has_w = w_obj != Py_None;
+    PyObject *result = NULL;
+    double *acc = NULL;
+    Py_ssize_t size = is_double ? sizeof(double) : sizeof(float);
+    if (has_w && PyObject_GetBuffer(w_obj, &w, PyBUF_SIMPLE) < 0) {
+        has_w = 0;
+        goto done;
+    }
+    if (check_blas_dims(n, h, k, block) < 0)
+        goto done;
+    if (m < 0 || out_kind < OUT_SIGMOID || out_kind > OUT_IDENTITY) {
+        PyErr_SetString(PyExc_ValueError, "_ckernels: bad row count or output kind");
+        goto done;
+    }
+    {
+        const char *names[] = {"X",  "Y",   "W1",  "b1",  "W2", "b2",
+                               "sW1", "sb1", "sW2", "sb2", "A1", "D1", "A2"};
+        Py_ssize_t counts[] = {m * n, m * k, n * h, h, h * k, k, n * h,
+                               h,     h * k, k,     block * h, block * h, block * k};
+        for (int i = 0; i < N_SUMS_BUFFERS; i++) {
+            int bad = i < 10 ? check_size(&v[i], counts[i], size, names[i])
+                             : check_room(&v[i], counts[i], size, names[i]);
+            if (bad)
+                goto done;
+        }
+        if (has_w && check_size(&w, m, size, "sample_weight") < 0)
+            goto done;
+    }
+    acc = PyMem_RawCalloc(2 * h + k, sizeof(double));
+    if (acc == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    double loss_sum;
+    Py_BEGIN_ALLOW_THREADS
+    if (is_double)
+        loss_sum = gradient_sums_f64(
+            v[0].buf, v[1].buf, has_w ? w.buf : NULL, v[2].buf, v[3].buf, v[4].buf,
+            v[5].buf, v[6].buf, v[7].buf, v[8].buf, v[9].buf, v[10].buf, v[11].buf,
+            v[12].buf, acc, acc + h, m, n, h, k, block, out_kind, 0x1p-52);
+    else
+        loss_sum = gradient_sums_f32(
+            v[0].buf, v[1].buf, has_w ? w.buf : NULL, v[2].buf, v[3].buf, v[4].buf,
+            v[5].buf, v[6].buf, v[7].buf, v[8].buf, v[9].buf, v[10].buf, v[11].buf,
+            v[12].buf, acc, acc + h, m, n, h, k, block, out_kind, 0x1p-23f);
+    Py_END_ALLOW_THREADS
+    result = PyFloat_FromDouble(loss_sum);
+done:
+    PyMem_RawFree(acc);
+    for (int i = 0; i < N_SUMS_BUFFERS; i++)
+        if (v[i].obj != NULL)
+            PyBuffer_Release(&v[i]);
+    if (has_w)
+        PyBuffer_Release(&w);
+    return result;
+}
+
+#define N_PREDICT_BUFFERS 7
+
+static PyObject *
+py_predict_logits(PyObject *self, PyObject *args)
+{
+    /* X, W1, b1, W2, b2, A1, out */
+    Py_buffer v[N_PREDICT_BUFFERS];
+    Py_ssize_t m, n, h, k, block;
+    int is_double;
+    memset(v, 0, sizeof v);
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*w*w*nnnnnp", &v[0], &v[1], &v[2], &v[3],
+                          &v[4], &v[5], &v[6], &m, &n, &h, &k, &block, &is_double))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t size = is_double ? sizeof(double) : sizeof(float);
+    if (check_blas_dims(n, h, k, block) < 0)
+        goto done;
+    if (m < 0) {
+        PyErr_SetString(PyExc_ValueError, "_ckernels: bad row count");
+        goto done;
+    }
+    {
+        const char *names[] = {"X", "W1", "b1", "W2", "b2", "A1", "out"};
+        Py_ssize_t counts[] = {m * n, n * h, h, h * k, k, block * h, m * k};
+        for (int i = 0; i < N_PREDICT_BUFFERS; i++) {
+            int bad = i == 5 ? check_room(&v[i], counts[i], size, names[i])
+                             : check_size(&v[i], counts[i], size, names[i]);
+            if (bad)
+                goto done;
+        }
+    }
+    Py_BEGIN_ALLOW_THREADS
+    if (is_double)
+        predict_logits_f64(v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf, v[5].buf,
+                           v[6].buf, m, n, h, k, block);
+    else
+        predict_logits_f32(v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf, v[5].buf,
+                           v[6].buf, m, n, h, k, block);
+    Py_END_ALLOW_THREADS
+    result = Py_NewRef(Py_None);
+done:
+    for (int i = 0; i < N_PREDICT_BUFFERS; i++)
+        if (v[i].obj != NULL)
+            PyBuffer_Release(&v[i]);
+    return result;
+}
+
+static PyObject *
+py_descent_step(PyObject *self, PyObject *args)
+{
+    /* param, grad[, velocity] for each of W1, b1, W2, b2 */
+    PyObject *params, *grads, *velocities;
+    double alpha, momentum;
+    int nesterov, is_double;
+    if (!PyArg_ParseTuple(args, "OOOddpp", &params, &grads, &velocities, &alpha,
+                          &momentum, &nesterov, &is_double))
+        return NULL;
+    int with_velocity = velocities != Py_None;
+    Py_ssize_t size = is_double ? sizeof(double) : sizeof(float);
+    if (!PyTuple_Check(params) || !PyTuple_Check(grads) ||
+        (with_velocity && !PyTuple_Check(velocities)) || PyTuple_GET_SIZE(params) != 4 ||
+        PyTuple_GET_SIZE(grads) != 4 ||
+        (with_velocity && PyTuple_GET_SIZE(velocities) != 4)) {
+        PyErr_SetString(PyExc_TypeError, "_ckernels: expected tuples of 4 arrays");
+        return NULL;
+    }
+    for (Py_ssize_t a = 0; a < 4; a++) {
+        Py_buffer p, g, v;
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(params, a), &p, PyBUF_WRITABLE) < 0)
+            return NULL;
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(grads, a), &g, PyBUF_SIMPLE) < 0) {
+            PyBuffer_Release(&p);
+            return NULL;
+        }
+        if (with_velocity &&
+            PyObject_GetBuffer(PyTuple_GET_ITEM(velocities, a), &v, PyBUF_WRITABLE) < 0) {
+            PyBuffer_Release(&p);
+            PyBuffer_Release(&g);
+            return NULL;
+        }
+        Py_ssize_t count = p.len / size;
+        int bad = check_size(&p, count, size, "param") < 0 ||
+                  check_size(&g, count, size, "grad") < 0 ||
+                  (with_velocity && check_size(&v, count, size, "velocity") < 0);
+        if (!bad) {
+            if (is_double)
+                descent_step_f64(p.buf, g.buf, with_velocity ? v.buf : NULL, count, alpha,
+                                 momentum, nesterov);
+            else
+                descent_step_f32(p.buf, g.buf, with_velocity ? v.buf : NULL, count,
+                                 (float)alpha, (float)momentum, nesterov);
+        }
+        PyBuffer_Release(&p);
+        PyBuffer_Release(&g);
+        if (with_velocity)
+            PyBuffer_Release(&v);
+        if (bad)
+            return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* The buffers one call holds, released together. */
+typedef struct {
+    Py_buffer views[24];
+    int count;
+} BufferSet;
+
+/* The data of obj, which must hold `count` items of `itemsize` bytes
+   (at least that many when `at_least`); NULL with an exception if not. */
+static void *
+take_buffer(BufferSet *set, PyObject *obj, int writable, Py_ssize_t count,
+            Py_ssize_t itemsize, const char *name, int at_least)
+{
+    Py_buffer *view = &set->views[set->count];
+    if (PyObject_GetBuffer(obj, view, writable ? PyBUF_WRITABLE : PyBUF_SIMPLE) < 0)
+        return NULL;
+    set->count++;
+    if (at_least ? check_room(view, count, itemsize, name)
+                 : check_size(view, count, itemsize, name))
+        return NULL;
+    return view->buf;
+}
+
+static void
+release_buffers(BufferSet *set)
+{
+    while (set->count > 0)
+        PyBuffer_Release(&set->views[--set->count]);
+}
+
+static PyObject *
+py_minibatch_epoch(PyObject *self, PyObject *args)
+{
+    PyObject *X_o, *Y_o, *w_o, *order_o, *params_o, *sums_o, *vel_o, *A1_o, *D1_o, *A2_o;
+    PyObject *Xbuf_o, *Ybuf_o, *wbuf_o, *losses_o, *weights_o;
+    Py_ssize_t m, n, h, k, batch, block;
+    int out_kind, nesterov, is_double;
+    double alpha, momentum, l2;
+    if (!PyArg_ParseTuple(args, "OOOOO!O!OOOOOOOOOnnnnnnidppdd", &X_o, &Y_o, &w_o,
+                          &order_o, &PyTuple_Type, &params_o, &PyTuple_Type, &sums_o,
+                          &vel_o, &A1_o, &D1_o, &A2_o, &Xbuf_o, &Ybuf_o, &wbuf_o,
+                          &losses_o, &weights_o, &m, &n, &h, &k, &batch, &block,
+                          &out_kind, &alpha, &nesterov, &is_double, &l2, &momentum))
+        return NULL;
+    if (check_blas_dims(n, h, k, block) < 0)
+        return NULL;
+    if (m < 0 || batch < 1 || out_kind < OUT_SIGMOID || out_kind > OUT_IDENTITY ||
+        PyTuple_GET_SIZE(params_o) != 4 || PyTuple_GET_SIZE(sums_o) != 4 ||
+        (momentum != 0 && (!PyTuple_Check(vel_o) || PyTuple_GET_SIZE(vel_o) != 4))) {
+        PyErr_SetString(PyExc_ValueError, "_ckernels: bad arguments to minibatch_epoch");
+        return NULL;
+    }
+    Py_ssize_t size = is_double ? sizeof(double) : sizeof(float);
+    Py_ssize_t n_batches = (m + batch - 1) / batch;
+    Py_ssize_t rows = batch < m ? batch : m;
+    Py_ssize_t sizes[4] = {n * h, h, h * k, k};
+    static const char *param_names[4] = {"W1", "b1", "W2", "b2"};
+    void *params[4], *sums[4], *velocities[4] = {NULL, NULL, NULL, NULL};
+    BufferSet set = {.count = 0};
+    PyObject *result = NULL;
+    double *acc = NULL;
+    int has_w = w_o != Py_None, has_order = order_o != Py_None;
+    void *X = take_buffer(&set, X_o, 0, m * n, size, "X", 0);
+    void *Y = X ? take_buffer(&set, Y_o, 0, m * k, size, "Y", 0) : NULL;
+    void *w = NULL, *wbuf = NULL, *order = NULL;
+    if (Y == NULL)
+        goto done;
+    if (has_w && ((w = take_buffer(&set, w_o, 0, m, size, "sample_weight", 0)) == NULL ||
+                  (has_order &&
+                   (wbuf = take_buffer(&set, wbuf_o, 1, rows, size, "wbuf", 1)) == NULL)))
+        goto done;
+    if (has_order && (order = take_buffer(&set, order_o, 0, m, sizeof(int64_t), "order",
+                                          0)) == NULL)
+        goto done;
+    for (int a = 0; a < 4; a++) {
+        params[a] = take_buffer(&set, PyTuple_GET_ITEM(params_o, a), 1, sizes[a], size,
+                                param_names[a], 0);
+        sums[a] = params[a] ? take_buffer(&set, PyTuple_GET_ITEM(sums_o, a), 1, sizes[a],
+                                          size, "gradient sums", 0)
+                            : NULL;
+        if (sums[a] == NULL)
+            goto done;
+        if (momentum != 0 &&
+            (velocities[a] = take_buffer(&set, PyTuple_GET_ITEM(vel_o, a), 1, sizes[a],
+                                         size, "velocity", 0)) == NULL)
+            goto done;
+    }
+    void *A1 = take_buffer(&set, A1_o, 1, block * h, size, "A1", 1);
+    void *D1 = A1 ? take_buffer(&set, D1_o, 1, block * h, size, "D1", 1) : NULL;
+    void *A2 = D1 ? take_buffer(&set, A2_o, 1, block * k, size, "A2", 1) : NULL;
+    void *Xbuf = NULL, *Ybuf = NULL;
+    if (A2 == NULL)
+        goto done;
+    if (has_order && ((Xbuf = take_buffer(&set, Xbuf_o, 1, rows * n, size, "Xbuf", 1)) ==
+                          NULL ||
+                      (Ybuf = take_buffer(&set, Ybuf_o, 1, rows * k, size, "Ybuf", 1)) ==
+                          NULL))
+        goto done;
+    double *losses = take_buffer(&set, losses_o, 1, n_batches, sizeof(double), "losses", 0);
+    double *weights =
+        losses ? take_buffer(&set, weights_o, 1, n_batches, sizeof(double), "weights", 0)
+               : NULL;
+    if (weights == NULL)
+        goto done;
+    acc = PyMem_RawMalloc((2 * h + k) * sizeof(double));
+    if (acc == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t done_batches;
+    PyThreadState *thread_state = PyEval_SaveThread();
+    if (is_double)
+        done_batches = minibatch_epoch_f64(
+            X, Y, w, order, (double *const *)params, (double *const *)sums,
+            (double *const *)velocities, sizes, A1, D1, A2, Xbuf, Ybuf, wbuf, acc, losses,
+            weights, m, n, h, k, batch, block, out_kind, alpha, momentum, nesterov, l2,
+            0x1p-52, &thread_state);
+    else
+        done_batches = minibatch_epoch_f32(
+            X, Y, w, order, (float *const *)params, (float *const *)sums,
+            (float *const *)velocities, sizes, A1, D1, A2, Xbuf, Ybuf, wbuf, acc, losses,
+            weights, m, n, h, k, batch, block, out_kind, alpha, momentum, nesterov, l2,
+            0x1p-23f, &thread_state);
+    PyEval_RestoreThread(thread_state);
+    if (done_batches >= 0)
+        result = PyLong_FromSsize_t(done_batches);
+done:
+    PyMem_RawFree(acc);
+    release_buffers(&set);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"minibatch_epoch", py_minibatch_epoch, METH_VARARGS,
+     "minibatch_epoch(X, Y, sample_weight, order, params, sums, velocities, A1, D1, A2, "
+     "Xbuf, Ybuf, wbuf, losses, weights, m, n, h, k, batch, block, out_kind, alpha, "
+     "nesterov, is_double, l2, momentum) -> batches done: one epoch of mini-batch "
+     "gradient descent (see _kernels.minibatch_epoch)."},
+    {"descent_step", py_descent_step, METH_VARARGS,
+     "descent_step(params, grads, velocities, alpha, momentum, nesterov, is_double): "
+     "_network.gradient_step (velocities None) or momentum_step, in place."},
+    {"gradient_sums", py_gradient_sums, METH_VARARGS,
+     "gradient_sums(X, Y, sample_weight, W1, b1, W2, b2, sW1, sb1, sW2, sb2, A1, D1, "
+     "A2, m, n, h, k, block, out_kind, is_double) -> loss_sum: "
+     "_network.gradient_sums for sigmoid hidden units, in blocks of `block` rows."},
+    {"predict_logits", py_predict_logits, METH_VARARGS,
+     "predict_logits(X, W1, b1, W2, b2, A1, out, m, n, h, k, block, is_double): "
+     "out <- sigmoid(X W1 + b1) W2 + b2, in blocks of `block` rows."},
     {"bias_sigmoid", py_bias_sigmoid, METH_VARARGS,
      "bias_sigmoid(A, b, m, h, is_double): A <- sigmoid(A + b) in place."},
     {"sigmoid", py_sigmoid, METH_VARARGS,
@@ -340,8 +839,10 @@ PyMODINIT_FUNC
 PyInit__ckernels(void)
 {
     choose_loops();
+    load_blas();
     PyObject *m = PyModule_Create(&module);
-    if (m != NULL && PyModule_AddStringConstant(m, "SIMD", simd) < 0) {
+    if (m != NULL && (PyModule_AddStringConstant(m, "SIMD", simd) < 0 ||
+                      PyModule_AddObjectRef(m, "BLAS", dgemm ? Py_True : Py_False) < 0)) {
         Py_DECREF(m);
         return NULL;
     }

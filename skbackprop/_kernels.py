@@ -36,7 +36,21 @@ try:
 except ImportError:  # built without a C compiler: the NumPy loops below
     _ckernels = None
 
-__all__ = ["backend", "use_compiled", "sigmoid", "bias_sigmoid", "sigmoid_backward"]
+__all__ = [
+    "backend",
+    "use_compiled",
+    "sigmoid",
+    "bias_sigmoid",
+    "sigmoid_backward",
+    "gradient_sums",
+    "predict_logits",
+    "descent_step",
+    "minibatch_epoch",
+]
+
+#: The output activations the compiled pass knows, numbered as in _ckernels.c.
+OUTPUT_KINDS = {"sigmoid": 0, "softmax": 1, "identity": 2}
+_INT_MAX = 2**31 - 1  # Fortran BLAS's int
 
 _enabled = os.environ.get("SKBACKPROP_COMPILED", "1").strip().lower() not in {
     "0",
@@ -145,3 +159,175 @@ def sigmoid_backward(D, A, colsum):
     _ckernels.sigmoid_backward(
         D, A, colsum, D.shape[0], D.shape[1], D.dtype == np.float64
     )
+
+
+def _compiled_pass_for(arrays, sizes):
+    # The compiled passes call SciPy's BLAS with 32-bit sizes.
+    return (
+        _ckernels is not None
+        and _ckernels.BLAS
+        and max(sizes) <= _INT_MAX
+        and _compiled_for(*arrays)
+    )
+
+
+def gradient_sums(X, Y, params, sums, workspace, out_activation, sample_weight):
+    """``_network.gradient_sums`` for σ hidden units, compiled; None if it cannot.
+
+    One C call runs the whole blocked pass (both matrix products through
+    SciPy's BLAS, σ and its derivative by the loops above, the loss and the
+    output error) with the GIL released. It takes C-ordered arrays of one
+    float dtype; for anything else it returns None and the caller runs the
+    NumPy pass, which computes the same numbers.
+    """
+    arrays = [X, Y, *params, *sums, workspace.A1, workspace.D1, workspace.A2]
+    if sample_weight is not None:
+        arrays.append(sample_weight)
+    m, n = X.shape
+    h, k = params.W2.shape
+    if (
+        out_activation not in OUTPUT_KINDS
+        or X.ndim != 2
+        or Y.shape != (m, k)
+        or not _compiled_pass_for(arrays, (n, h, k, workspace.rows))
+    ):
+        return None
+    return _ckernels.gradient_sums(
+        X,
+        Y,
+        sample_weight,
+        *params,
+        *sums,
+        workspace.A1,
+        workspace.D1,
+        workspace.A2,
+        m,
+        n,
+        h,
+        k,
+        workspace.rows,
+        OUTPUT_KINDS[out_activation],
+        X.dtype == np.float64,
+    )
+
+
+def predict_logits(X, params, out, workspace):
+    """``_network.predict_logits_into`` for σ hidden units, compiled.
+
+    Returns False (and does nothing) when the arrays do not suit the C pass.
+    """
+    m, n = X.shape
+    h, k = params.W2.shape
+    arrays = [X, *params, workspace.A1, out]
+    if out.shape != (m, k) or not _compiled_pass_for(arrays, (n, h, k, workspace.rows)):
+        return False
+    _ckernels.predict_logits(
+        X, *params, workspace.A1, out, m, n, h, k, workspace.rows, X.dtype == np.float64
+    )
+    return True
+
+
+def descent_step(params, grads, velocities, alpha, momentum=0.0, nesterov=False):
+    """``_network.gradient_step`` (``momentum=0``) or ``momentum_step``, in place.
+
+    The C loop does the same operations in the same order and precision,
+    one pass per array instead of two or four NumPy calls: the same numbers
+    to the last bit (the tests check it).
+    """
+    arrays = [*params, *grads] + ([*velocities] if momentum else [])
+    if _compiled_for(*arrays):
+        _ckernels.descent_step(
+            tuple(params),
+            tuple(grads),
+            tuple(velocities) if momentum else None,
+            alpha,
+            momentum,
+            nesterov,
+            params.W1.dtype == np.float64,
+        )
+        return params
+    from ._network import gradient_step, momentum_step
+
+    if momentum:
+        return momentum_step(params, grads, velocities, alpha, momentum, nesterov)
+    return gradient_step(params, grads, alpha)
+
+
+def minibatch_epoch(
+    X,
+    Y,
+    sample_weight,
+    order,
+    batch_size,
+    params,
+    velocities,
+    hyper,
+    out_activation,
+    workspace,
+    sums,
+    batch_buffers,
+):
+    """One epoch of mini-batch gradient descent in one compiled call, or None.
+
+    The whole of ``_base``'s mini-batch loop for σ hidden units: gather each
+    batch's rows (``order``, None for consecutive batches), its loss and
+    gradients by :func:`gradient_sums`'s pass, ``finish_gradients`` and
+    :func:`descent_step`, with the GIL released (taken back every 256 batches
+    so that Ctrl-C still interrupts). For a batch of 200 rows Python's own
+    cost per batch was as large as the arithmetic.
+
+    ``hyper`` is ``(alpha, momentum, nesterov, l2)``. Returns ``(losses,
+    weights)``, float64 arrays with one entry per batch done: its loss before
+    its step and its size or weight sum (0 for a skipped batch of weight 0).
+    The epoch stops after a batch whose loss is not finite. Returns None,
+    having done nothing, when the arrays do not suit the C pass.
+    """
+    alpha, momentum, nesterov, l2 = hyper
+    m, n = X.shape
+    h, k = params.W2.shape
+    X_buffer, Y_buffer, w_buffer = batch_buffers
+    arrays = [X, Y, *params, *sums, workspace.A1, workspace.D1, workspace.A2]
+    arrays += [] if sample_weight is None else [sample_weight]
+    arrays += [] if order is None else [X_buffer, Y_buffer]
+    arrays += [] if order is None or sample_weight is None else [w_buffer]
+    arrays += [*velocities] if momentum else []
+    if (
+        out_activation not in OUTPUT_KINDS
+        or Y.shape != (m, k)
+        or not _compiled_pass_for(arrays, (n, h, k, workspace.rows, batch_size))
+        or not (order is None or (order.dtype == np.int64 and order.shape == (m,)))
+    ):
+        return None
+    n_batches = -(-m // batch_size)
+    losses = np.empty(n_batches)
+    weights = np.empty(n_batches)
+    done = _ckernels.minibatch_epoch(
+        X,
+        Y,
+        sample_weight,
+        order,
+        tuple(params),
+        tuple(sums),
+        tuple(velocities),
+        workspace.A1,
+        workspace.D1,
+        workspace.A2,
+        X_buffer,
+        Y_buffer,
+        w_buffer,
+        losses,
+        weights,
+        m,
+        n,
+        h,
+        k,
+        batch_size,
+        workspace.rows,
+        OUTPUT_KINDS[out_activation],
+        alpha,
+        nesterov,
+        X.dtype == np.float64,
+        l2,
+        momentum,
+    )
+    return losses[:done], weights[:done]

@@ -685,6 +685,7 @@ def block_rows(hidden_size, dtype):
     rows = 2 ** round(np.log2(max(target, 1.0)))
     return int(min(max(rows, BLOCK_ROWS), MAX_BLOCK_ROWS))
 
+
 # The products below use ``np.dot(..., out=...)`` rather than ``np.matmul``:
 # for the thin products of a small output layer (k = 1 for binary targets)
 # matmul's ``out=`` path is several times slower than dot's BLAS call.
@@ -867,6 +868,12 @@ def gradient_sums(
     ``workspace.rows`` long. The single-machine pass, its threads' chunks and
     dask's blocks all go through this function.
     """
+    if activation == "sigmoid":
+        loss_sum = _kernels.gradient_sums(
+            X, Y, params, sums, workspace, out_activation, sample_weight
+        )
+        if loss_sum is not None:  # the compiled pass ran
+            return loss_sum
     loss_sum = 0.0
     for start in range(0, X.shape[0], workspace.rows):
         block = slice(start, start + workspace.rows)
@@ -964,6 +971,8 @@ def predict_logits_into(X, params, out, workspace, activation="sigmoid"):
     -------
     out : ndarray of shape (m, k)
     """
+    if activation == "sigmoid" and _kernels.predict_logits(X, params, out, workspace):
+        return out
     W1, b1, W2, b2 = params
     for start in range(0, X.shape[0], workspace.rows):
         stop = min(start + workspace.rows, X.shape[0])

@@ -138,7 +138,8 @@ class GradientEngine:
         self._local = threading.local()
         self.sums = _network.zeros_like_params(params)
 
-    def _workspace(self):
+    def workspace(self):
+        """This thread's block buffers (each thread has its own)."""
         workspace = getattr(self._local, "workspace", None)
         if workspace is None:
             params = self._params_like
@@ -165,7 +166,7 @@ class GradientEngine:
                 out_activation,
                 sample_weight,
                 l2,
-                workspace=self._workspace(),
+                workspace=self.workspace(),
                 sums=self.sums,
             )
 
@@ -178,7 +179,7 @@ class GradientEngine:
                 Y[chunk],
                 params,
                 sums,
-                self._workspace(),
+                self.workspace(),
                 activation,
                 out_activation,
                 weights,

@@ -7,6 +7,7 @@ test here runs on both, through the ``backend`` fixture, and compares with
 float64, or in long double where the float64 result itself is checked).
 """
 
+import collections
 import os
 import subprocess
 import sys
@@ -258,13 +259,15 @@ def test_show_versions_names_the_loops_in_use(capsys):
 
 @pytest.mark.skipif(not HAVE_C, reason="skbackprop._ckernels was not built")
 @pytest.mark.parametrize("batch_size", [None, 50])
-def test_training_and_prediction_run_the_c_loops(monkeypatch, batch_size):
-    """The hot paths call the compiled loops, not only the tests of them."""
-    calls = {"bias_sigmoid": 0, "sigmoid_backward": 0, "sigmoid": 0}
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_training_and_prediction_run_the_c_loops(monkeypatch, batch_size, momentum):
+    """The hot paths call the compiled passes, not only the tests of them."""
+    calls = collections.Counter()
     compiled = _kernels._ckernels
 
     class Counting:
         SIMD = compiled.SIMD
+        BLAS = compiled.BLAS
 
         def __getattr__(self, name):
             def counted(*args):
@@ -277,12 +280,17 @@ def test_training_and_prediction_run_the_c_loops(monkeypatch, batch_size):
     rng = np.random.RandomState(0)
     X = rng.normal(size=(300, 4))
     y = (X[:, 0] > 0).astype(int)
+    model = BackpropClassifier(
+        max_iter=2, batch_size=batch_size, momentum=momentum, random_state=0
+    )
     with _kernels.use_compiled(True), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model = BackpropClassifier(max_iter=2, batch_size=batch_size, random_state=0)
         model.fit(X, y)
         fitted = dict(calls)
         model.predict_proba(X)
-    assert fitted["bias_sigmoid"] > 0 and fitted["sigmoid_backward"] > 0
-    assert calls["bias_sigmoid"] > fitted["bias_sigmoid"]  # predict: the hidden layer
+    if batch_size is None:  # one pass and one step per epoch
+        assert fitted["gradient_sums"] >= 2 and fitted["descent_step"] == 2
+    else:  # a whole epoch of batches in one call
+        assert fitted["minibatch_epoch"] == 2 and "descent_step" not in fitted
+    assert calls["predict_logits"] > fitted.get("predict_logits", 0)
     assert calls["sigmoid"] > 0  # predict_proba: the two probability columns

@@ -25,7 +25,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from skbackprop import BackpropClassifier, BackpropRegressor
+from skbackprop import BackpropClassifier, BackpropRegressor, _kernels
 
 ESTIMATORS = [BackpropClassifier, BackpropRegressor]
 
@@ -780,6 +780,15 @@ def test_incomplete_or_mismatched_validation_arguments_raise(Estimator, given, m
 # ---------------------------------------------------------------------------
 
 
+@pytest.fixture
+def python_steps():
+    # The tests below interrupt a mini-batch epoch by wrapping ``_step``; the
+    # compiled epoch runs its steps in C without calling ``_step`` (its own
+    # interruption by a signal is tested in test_kernels.py).
+    with _kernels.use_compiled(False):
+        yield
+
+
 class _Interrupter:
     """Raise KeyboardInterrupt on the n-th call of any of the wrapped methods."""
 
@@ -800,7 +809,9 @@ class _Interrupter:
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 @pytest.mark.parametrize("batch_size", [None, 16])
-def test_interrupt_mid_epoch_keeps_the_last_complete_epoch(Estimator, batch_size):
+def test_interrupt_mid_epoch_keeps_the_last_complete_epoch(
+    Estimator, batch_size, python_steps
+):
     X, y, _, _ = _data(Estimator)
     steps_per_epoch = 1 if batch_size is None else int(np.ceil(len(y) / batch_size))
     completed = 3
@@ -822,7 +833,9 @@ def test_interrupt_mid_epoch_keeps_the_last_complete_epoch(Estimator, batch_size
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
-def test_interrupt_in_the_first_epoch_leaves_the_estimator_unfitted(Estimator):
+def test_interrupt_in_the_first_epoch_leaves_the_estimator_unfitted(
+    Estimator, python_steps
+):
     X, y, _, _ = _data(Estimator)
     est = Estimator(hidden_size=5, batch_size=16, max_iter=10, random_state=0)
     interrupter = _Interrupter(2)
@@ -836,7 +849,7 @@ def test_interrupt_in_the_first_epoch_leaves_the_estimator_unfitted(Estimator):
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
-def test_interrupted_warm_start_fit_keeps_the_previous_fit(Estimator):
+def test_interrupted_warm_start_fit_keeps_the_previous_fit(Estimator, python_steps):
     X, y, _, _ = _data(Estimator)
     est = Estimator(
         hidden_size=5, batch_size=16, max_iter=3, warm_start=True, random_state=0

@@ -1,0 +1,333 @@
+"""The compiled passes (``_cpass.h`` in ``_ckernels``) against the NumPy ones.
+
+For σ hidden units the gradient pass, the prediction pass, the descent step
+and a whole mini-batch epoch each have one C call; the NumPy code of
+``_network`` and ``_base`` computes the same numbers and is what they are
+held to here: to rounding for sums (BLAS and the C loops add in another
+order), to the last bit for the step, whose arithmetic is the same.
+"""
+
+import signal
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.preprocessing import StandardScaler
+
+from skbackprop import BackpropClassifier, BackpropRegressor, _kernels, _network
+
+pytestmark = pytest.mark.skipif(
+    _kernels._ckernels is None or not _kernels._ckernels.BLAS,
+    reason="skbackprop._ckernels was not built or found no BLAS",
+)
+
+# (output activation, k) pairs: k = 1 takes the fused one-output loops.
+OUTPUTS = [
+    ("sigmoid", 1),
+    ("sigmoid", 3),
+    ("softmax", 4),
+    ("identity", 1),
+    ("identity", 2),
+]
+
+
+def _problem(out_activation, k, dtype, m=1100, n=7, h=5, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(m, n)).astype(dtype)
+    if out_activation == "softmax":
+        Y = np.eye(k, dtype=dtype)[rng.randint(k, size=m)]
+    elif out_activation == "sigmoid":
+        Y = (rng.rand(m, k) > 0.5).astype(dtype)
+    else:
+        Y = rng.normal(size=(m, k)).astype(dtype)
+    params = _network.init_params(n, h, k, rng, dtype=dtype)
+    # Biases away from zero, so that a dropped bias would show.
+    params.b1[:] = rng.normal(size=h)
+    params.b2[:] = rng.normal(size=k)
+    weights = rng.rand(m).astype(dtype)
+    return X, Y, params, weights
+
+
+def _tolerance(dtype):
+    return 1e-12 if dtype == np.float64 else 2e-5
+
+
+@pytest.mark.parametrize("out_activation, k", OUTPUTS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_gradient_pass_equals_the_numpy_pass(out_activation, k, dtype, weighted):
+    X, Y, params, weights = _problem(out_activation, k, dtype)
+    sample_weight = weights if weighted else None
+    # 1100 rows in blocks of 256: four full blocks and a partial one.
+    workspace = _network.Workspace.for_params(256, params)
+    compiled = _network.zeros_like_params(params)
+    loss = _kernels.gradient_sums(
+        X, Y, params, compiled, workspace, out_activation, sample_weight
+    )
+    assert loss is not None, "the compiled pass did not run"
+    with _kernels.use_compiled(False):
+        reference = _network.zeros_like_params(params)
+        want = _network.gradient_sums(
+            X, Y, params, reference, workspace, "sigmoid", out_activation, sample_weight
+        )
+    rtol = _tolerance(dtype)
+    assert loss == pytest.approx(want, rel=rtol)
+    for got, expected in zip(compiled, reference, strict=True):
+        assert got.dtype == dtype
+        np.testing.assert_allclose(
+            got, expected, rtol=rtol, atol=rtol * np.abs(expected).max()
+        )
+
+
+@pytest.mark.parametrize("out_activation, k", OUTPUTS)
+def test_gradient_pass_adds_to_the_sums(out_activation, k):
+    # Chunks and dask blocks add their sums into running totals.
+    X, Y, params, _ = _problem(out_activation, k, np.float64)
+    workspace = _network.Workspace.for_params(512, params)
+    once = _network.zeros_like_params(params)
+    _kernels.gradient_sums(X, Y, params, once, workspace, out_activation, None)
+    twice = _network.zeros_like_params(params)
+    for half in (slice(0, 550), slice(550, None)):
+        _kernels.gradient_sums(
+            X[half], Y[half], params, twice, workspace, out_activation, None
+        )
+    for a, b in zip(once, twice, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_prediction_pass_equals_the_formula(k, dtype):
+    X, _, params, _ = _problem("identity", k, dtype)
+    workspace = _network.Workspace.for_params(256, params)
+    out = np.empty((len(X), k), dtype)
+    assert _kernels.predict_logits(X, params, out, workspace)
+    want = _network.output_logits(X.astype(np.float64), params)
+    np.testing.assert_allclose(
+        out, want, rtol=_tolerance(dtype), atol=_tolerance(dtype)
+    )
+
+
+@pytest.mark.parametrize(
+    "momentum, nesterov", [(0.0, False), (0.9, False), (0.9, True)]
+)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_descent_step_is_bit_identical_to_the_numpy_step(momentum, nesterov, dtype):
+    rng = np.random.RandomState(0)
+    params = _network.init_params(9, 6, 2, rng, dtype=dtype)
+    grads = _network.Params(*(rng.normal(size=a.shape).astype(dtype) for a in params))
+    velocities = _network.Params(
+        *(rng.normal(size=a.shape).astype(dtype) for a in params)
+    )
+    numpy_params = _network.Params(*(a.copy() for a in params))
+    numpy_velocities = _network.Params(*(a.copy() for a in velocities))
+    _kernels.descent_step(params, grads, velocities, 0.3, momentum, nesterov)
+    if momentum:
+        _network.momentum_step(
+            numpy_params, grads, numpy_velocities, 0.3, momentum, nesterov
+        )
+    else:
+        _network.gradient_step(numpy_params, grads, 0.3)
+    for got, want in zip(
+        [*params, *velocities], [*numpy_params, *numpy_velocities], strict=True
+    ):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_arrays_the_c_pass_cannot_take_go_to_numpy():
+    X, Y, params, _ = _problem("sigmoid", 1, np.float64)
+    workspace = _network.Workspace.for_params(512, params)
+    sums = _network.zeros_like_params(params)
+    for unsuitable in (np.asfortranarray(X), X.astype(np.float32), X[:, ::2]):
+        assert (
+            _kernels.gradient_sums(
+                unsuitable, Y, params, sums, workspace, "sigmoid", None
+            )
+            is None
+        )
+    assert not _kernels.predict_logits(
+        np.asfortranarray(X), params, np.empty((len(X), 1)), workspace
+    )
+    # ... and the pass through _network still gives the right numbers.
+    got = _network.zeros_like_params(params)
+    _network.gradient_sums(np.asfortranarray(X), Y, params, got, workspace)
+    _network.gradient_sums(X, Y, params, sums, workspace)
+    for a, b in zip(got, sums, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_wrong_buffer_sizes_raise_instead_of_reading_out_of_bounds():
+    X, Y, params, _ = _problem("sigmoid", 1, np.float64, m=100)
+    workspace = _network.Workspace.for_params(512, params)
+    sums = _network.zeros_like_params(params)
+    c = _kernels._ckernels
+    args = [X, Y, None, *params, *sums, workspace.A1, workspace.D1, workspace.A2]
+    with pytest.raises(ValueError, match="X has 5600 bytes"):
+        c.gradient_sums(*args, 200, 7, 5, 1, 512, 0, True)  # claims 200 rows
+    with pytest.raises(ValueError, match="A1 has"):
+        c.gradient_sums(*args, 100, 7, 5, 1, 4096, 0, True)  # blocks bigger than A1
+    with pytest.raises(ValueError, match="output kind"):
+        c.gradient_sums(*args, 100, 7, 5, 1, 512, 7, True)
+    out = np.empty((100, 1))
+    with pytest.raises(ValueError, match="out has"):
+        c.predict_logits(X, *params, workspace.A1, out[:50], 100, 7, 5, 1, 512, True)
+
+
+# ---------------------------------------------------------------------------
+# The mini-batch epoch in one call, against the Python loop of _base (which
+# then runs the compiled gradient pass and step, one batch at a time).
+# ---------------------------------------------------------------------------
+
+
+def _datasets():
+    X, y = load_breast_cancer(return_X_y=True)
+    binary = (StandardScaler().fit_transform(X), y)
+    X, y = load_wine(return_X_y=True)
+    multiclass = (StandardScaler().fit_transform(X), y)
+    X, y = load_diabetes(return_X_y=True)
+    regression = (StandardScaler().fit_transform(X), (y - y.mean()) / y.std())
+    return {"binary": binary, "multiclass": multiclass, "regression": regression}
+
+
+DATASETS = _datasets()
+
+
+def _fit_both(monkeypatch, Estimator, X, y, sample_weight=None, **kwargs):
+    calls = []
+    real = _kernels.minibatch_epoch
+
+    def counted(*args):
+        result = real(*args)
+        calls.append(result is not None)
+        return result
+
+    models = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        monkeypatch.setattr(_kernels, "minibatch_epoch", counted)
+        models.append(Estimator(**kwargs).fit(X, y, sample_weight=sample_weight))
+        monkeypatch.setattr(_kernels, "minibatch_epoch", lambda *args: None)
+        models.append(Estimator(**kwargs).fit(X, y, sample_weight=sample_weight))
+    assert calls and all(calls), "the compiled epoch did not run"
+    return models
+
+
+def _assert_same_fit(compiled, loop, rtol):
+    assert compiled.n_iter_ == loop.n_iter_ and compiled.t_ == loop.t_
+    np.testing.assert_allclose(compiled.loss_curve_, loop.loss_curve_, rtol=rtol)
+    for a, b in zip(
+        compiled.coefs_ + compiled.intercepts_,
+        loop.coefs_ + loop.intercepts_,
+        strict=True,
+    ):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"shuffle": False},
+        {"momentum": 0.9},
+        {"momentum": 0.9, "nesterov": True, "l2": 0.1},
+        {"batch_size": 600},
+    ],
+    ids=["plain", "no-shuffle", "momentum", "nesterov-l2", "big-batch"],
+)
+def test_compiled_epoch_equals_the_python_loop(monkeypatch, task, options):
+    X, y = DATASETS[task]
+    Estimator = BackpropRegressor if task == "regression" else BackpropClassifier
+    kwargs = {"hidden_size": 8, "batch_size": 32, "max_iter": 6, "tol": 0.0}
+    kwargs.update(options, random_state=0)
+    if "batch_size" in options:
+        # Batches of 600, 600 and 300 rows; each is more than one block
+        # (512 + 88 rows) in float64 at h = 8.
+        X, y = np.tile(X, (10, 1))[:1500], np.tile(y, 10)[:1500]
+    compiled, loop = _fit_both(monkeypatch, Estimator, X, y, **kwargs)
+    _assert_same_fit(compiled, loop, rtol=1e-10)
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_compiled_epoch_with_sample_weights_and_skipped_batches(monkeypatch, shuffle):
+    X, y = DATASETS["binary"]
+    weights = np.random.RandomState(0).rand(len(y))
+    # Zero weight on whole batches (the first two when not shuffled).
+    weights[:64] = 0.0
+    compiled, loop = _fit_both(
+        monkeypatch,
+        BackpropClassifier,
+        X,
+        y,
+        sample_weight=weights,
+        hidden_size=8,
+        batch_size=32,
+        max_iter=5,
+        shuffle=shuffle,
+        random_state=0,
+    )
+    _assert_same_fit(compiled, loop, rtol=1e-10)
+
+
+def test_compiled_epoch_in_float32(monkeypatch):
+    X, y = DATASETS["binary"]
+    compiled, loop = _fit_both(
+        monkeypatch,
+        BackpropClassifier,
+        X.astype(np.float32),
+        y,
+        hidden_size=8,
+        batch_size=32,
+        max_iter=5,
+        random_state=0,
+    )
+    assert compiled.coefs_[0].dtype == np.float32
+    _assert_same_fit(compiled, loop, rtol=2e-4)
+
+
+def test_compiled_epoch_stops_at_divergence_like_the_loop(monkeypatch):
+    X, y = DATASETS["regression"]
+    errors = []
+    for epoch in (_kernels.minibatch_epoch, lambda *args: None):
+        monkeypatch.setattr(_kernels, "minibatch_epoch", epoch)
+        with pytest.raises(ValueError, match="diverged") as error:
+            BackpropRegressor(alpha=50.0, batch_size=16, random_state=0).fit(X * 30, y)
+        errors.append(str(error.value))
+    assert errors[0] == errors[1]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs SIGALRM")
+def test_a_signal_interrupts_the_compiled_epoch_between_batches():
+    """Ctrl-C is seen within 256 batches, not only when the epoch ends."""
+    rng = np.random.RandomState(0)
+    m, batch = 400_000, 1
+    X = rng.normal(size=(m, 3))
+    Y = (X[:, :1] > 0).astype(float)
+    params = _network.init_params(3, 4, 1, rng)
+    workspace = _network.Workspace.for_params(512, params)
+    sums = _network.zeros_like_params(params)
+    losses, weights = np.zeros(m), np.zeros(m)
+    progress = []
+
+    def handler(signum, frame):
+        progress.append(int(np.count_nonzero(weights)))
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, handler)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        with pytest.raises(KeyboardInterrupt):
+            _kernels._ckernels.minibatch_epoch(
+                X, Y, None, None, tuple(params), tuple(sums), tuple(sums),
+                workspace.A1, workspace.D1, workspace.A2, None, None, None,
+                losses, weights, m, 3, 4, 1, batch, 512, 0, 0.1, False, True, 0.0, 0.0,
+            )  # fmt: skip
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    # The handler ran while the epoch was under way, at a check every 256.
+    assert len(progress) == 1 and 0 < progress[0] < m
+    assert progress[0] % 256 == 0
