@@ -801,10 +801,20 @@ class BaseBackprop(
         )
 
     def _logits(self, X):
-        """Z2 for validated X, in blocks of rows (no n × h array)."""
+        """Z2 for X from :meth:`_validate_predict_input`, in blocks of rows.
+
+        No n × h array is made. X's finiteness is checked here, after the
+        pass: the compiled pass sees it in ``X · W1`` at no cost, which
+        saves a pass over X; otherwise, or when it saw a non-finite value,
+        scikit-learn's check runs, with its error message.
+        """
         n_threads = thread_budget()
         with single_threaded_blas(), np.errstate(over="ignore", invalid="ignore"):
-            Z2 = predict_logits(X, self._fitted_params(), self.activation, n_threads)
+            Z2, inputs_finite = predict_logits(
+                X, self._fitted_params(), self.activation, n_threads
+            )
+        if not inputs_finite:
+            check_array(X, dtype=None, estimator=self, input_name="X")
         if not np.isfinite(Z2).all():
             raise ValueError(
                 "The network's output overflowed for some rows of X (the input is "
@@ -814,8 +824,15 @@ class BaseBackprop(
         return Z2
 
     def _validate_predict_input(self, X):
+        # Finiteness is checked by _logits, which every caller runs next.
         check_is_fitted(self)
-        return validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        return validate_data(
+            self,
+            X,
+            reset=False,
+            dtype=(np.float64, np.float32),
+            ensure_all_finite=False,
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

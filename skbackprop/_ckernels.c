@@ -180,6 +180,8 @@ INLINE float sigmoid32(float z)
         }                                                                             \
     }                                                                                 \
     ONE_OUTPUT_LOOPS(double, f64, sigmoid64, SUFFIX, ATTRIBUTE)                       \
+    ALL_FINITE_LOOPS(double, f64, SUFFIX, ATTRIBUTE)                                  \
+    ALL_FINITE_LOOPS(float, f32, SUFFIX, ATTRIBUTE)                                   \
     ONE_OUTPUT_LOOPS(float, f32, sigmoid32, SUFFIX, ATTRIBUTE)
 
 /*
@@ -233,6 +235,23 @@ INLINE float sigmoid32(float z)
         }                                                                             \
     }
 
+/*
+ * Whether all of z is finite: z - z is 0 for a finite z and NaN for an
+ * infinity or a NaN (an OR of comparisons, which the compiler vectorises).
+ * The prediction pass checks Z1 = X W1 block by block, while the block is
+ * in cache: a row of X with an infinity or a NaN gives its row of Z1 one
+ * too (inf * w is +-inf or NaN, 0 * inf is NaN), so a finite Z1 vouches for
+ * a finite X, and the pass over X that validating it would cost is saved.
+ */
+#define ALL_FINITE_LOOPS(T, TS, SUFFIX, ATTRIBUTE)                                    \
+    ATTRIBUTE static int all_finite_##TS##_##SUFFIX(const T *restrict z, Py_ssize_t n) \
+    {                                                                                 \
+        int bad = 0;                                                                  \
+        for (Py_ssize_t i = 0; i < n; i++)                                            \
+            bad |= (z[i] - z[i]) != 0;                                                \
+        return !bad;                                                                  \
+    }
+
 LOOPS(baseline, )
 
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
@@ -261,6 +280,8 @@ static void (*sigmoid_backward_outer_f64)(double *, const double *, const double
 static void (*sigmoid_backward_outer_f32)(float *, const float *, const float *,
                                           const float *, double *, double *, Py_ssize_t,
                                           Py_ssize_t) = sigmoid_backward_outer_f32_baseline;
+static int (*all_finite_f64)(const double *, Py_ssize_t) = all_finite_f64_baseline;
+static int (*all_finite_f32)(const float *, Py_ssize_t) = all_finite_f32_baseline;
 static const char *simd = "baseline";
 
 static void
@@ -275,6 +296,8 @@ choose_loops(void)
         sigmoid_f32 = sigmoid_f32_avx2;
         sigmoid_backward_f64 = sigmoid_backward_f64_avx2;
         sigmoid_backward_f32 = sigmoid_backward_f32_avx2;
+        all_finite_f64 = all_finite_f64_avx2;
+        all_finite_f32 = all_finite_f32_avx2;
         bias_sigmoid_dot_f64 = bias_sigmoid_dot_f64_avx2;
         bias_sigmoid_dot_f32 = bias_sigmoid_dot_f32_avx2;
         sigmoid_backward_outer_f64 = sigmoid_backward_outer_f64_avx2;
@@ -601,15 +624,16 @@ py_predict_logits(PyObject *self, PyObject *args)
                 goto done;
         }
     }
+    int finite;
     Py_BEGIN_ALLOW_THREADS
     if (is_double)
-        predict_logits_f64(v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf, v[5].buf,
-                           v[6].buf, m, n, h, k, block);
+        finite = predict_logits_f64(v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf,
+                                    v[5].buf, v[6].buf, m, n, h, k, block);
     else
-        predict_logits_f32(v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf, v[5].buf,
-                           v[6].buf, m, n, h, k, block);
+        finite = predict_logits_f32(v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf,
+                                    v[5].buf, v[6].buf, m, n, h, k, block);
     Py_END_ALLOW_THREADS
-    result = Py_NewRef(Py_None);
+    result = PyBool_FromLong(finite);
 done:
     for (int i = 0; i < N_PREDICT_BUFFERS; i++)
         if (v[i].obj != NULL)
@@ -817,8 +841,9 @@ static PyMethodDef methods[] = {
      "A2, m, n, h, k, block, out_kind, is_double) -> loss_sum: "
      "_network.gradient_sums for sigmoid hidden units, in blocks of `block` rows."},
     {"predict_logits", py_predict_logits, METH_VARARGS,
-     "predict_logits(X, W1, b1, W2, b2, A1, out, m, n, h, k, block, is_double): "
-     "out <- sigmoid(X W1 + b1) W2 + b2, in blocks of `block` rows."},
+     "predict_logits(X, W1, b1, W2, b2, A1, out, m, n, h, k, block, is_double) -> "
+     "bool: out <- sigmoid(X W1 + b1) W2 + b2, in blocks of `block` rows; whether "
+     "all of X W1 was finite."},
     {"bias_sigmoid", py_bias_sigmoid, METH_VARARGS,
      "bias_sigmoid(A, b, m, h, is_double): A <- sigmoid(A + b) in place."},
     {"sigmoid", py_sigmoid, METH_VARARGS,

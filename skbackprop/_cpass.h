@@ -157,17 +157,19 @@ FN(gradient_sums)(const REAL *X, const REAL *Y, const REAL *w, const REAL *W1,
     return loss_sum;
 }
 
-/* out (m x k) = sigma(X W1 + b1) W2 + b2, in blocks of `block` rows of A1. */
-static void
+/* out (m x k) = sigma(X W1 + b1) W2 + b2, in blocks of `block` rows of A1.
+   Returns whether all of X W1 was finite (see ALL_FINITE_LOOPS). */
+static int
 FN(predict_logits)(const REAL *X, const REAL *W1, const REAL *b1, const REAL *W2,
                    const REAL *b2, REAL *A1, REAL *out, Py_ssize_t m, Py_ssize_t n,
                    Py_ssize_t h, Py_ssize_t k, Py_ssize_t block)
 {
-    int N = (int)n, H = (int)h, K = (int)k;
+    int N = (int)n, H = (int)h, K = (int)k, finite = 1;
     for (Py_ssize_t start = 0; start < m; start += block) {
         int r = (int)(m - start < block ? m - start : block);
         REAL *Z2 = out + start * k;
         FN(gemm)('N', 'N', H, r, N, 1, W1, H, X + start * n, N, 0, A1, H);
+        finite &= FN(all_finite)(A1, r * h);
         if (k == 1) {
             FN(bias_sigmoid_dot)(A1, b1, W2, Z2, r, h);
         }
@@ -179,6 +181,7 @@ FN(predict_logits)(const REAL *X, const REAL *W1, const REAL *b1, const REAL *W2
             for (Py_ssize_t j = 0; j < k; j++)
                 Z2[i * k + j] += b2[j];
     }
+    return finite;
 }
 
 /*

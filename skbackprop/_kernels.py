@@ -214,17 +214,18 @@ def gradient_sums(X, Y, params, sums, workspace, out_activation, sample_weight):
 def predict_logits(X, params, out, workspace):
     """``_network.predict_logits_into`` for σ hidden units, compiled.
 
-    Returns False (and does nothing) when the arrays do not suit the C pass.
+    Returns whether all of ``X · W1`` was finite, which it is exactly when X
+    is (a non-finite entry of X makes its row of ``X · W1`` non-finite), or
+    None, having done nothing, when the arrays do not suit the C pass.
     """
     m, n = X.shape
     h, k = params.W2.shape
     arrays = [X, *params, workspace.A1, out]
     if out.shape != (m, k) or not _compiled_pass_for(arrays, (n, h, k, workspace.rows)):
-        return False
-    _ckernels.predict_logits(
+        return None
+    return _ckernels.predict_logits(
         X, *params, workspace.A1, out, m, n, h, k, workspace.rows, X.dtype == np.float64
     )
-    return True
 
 
 def descent_step(params, grads, velocities, alpha, momentum=0.0, nesterov=False):

@@ -971,7 +971,10 @@ def predict_logits_into(X, params, out, workspace, activation="sigmoid"):
     -------
     out : ndarray of shape (m, k)
     """
-    if activation == "sigmoid" and _kernels.predict_logits(X, params, out, workspace):
+    if (
+        activation == "sigmoid"
+        and _kernels.predict_logits(X, params, out, workspace) is not None
+    ):
         return out
     W1, b1, W2, b2 = params
     for start in range(0, X.shape[0], workspace.rows):

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from . import _network
+from . import _kernels, _network
 
 __all__ = ["CHUNK_ROWS", "GradientEngine", "predict_logits", "thread_budget"]
 
@@ -206,7 +206,16 @@ class GradientEngine:
 
 
 def predict_logits(X, params, activation, n_threads):
-    """Z2 for all rows of X, in blocks, chunks spread over ``n_threads`` threads."""
+    """Z2 for all rows of X, in blocks, chunks spread over ``n_threads`` threads.
+
+    Returns
+    -------
+    Z2 : ndarray of shape (n_samples, n_outputs)
+    inputs_finite : bool or None
+        Whether X was seen to be finite: True or False when the compiled
+        pass did every chunk (it checks ``X · W1`` as it goes), None when
+        some chunk went through NumPy, which does not check.
+    """
     out = np.empty((X.shape[0], params.b2.shape[0]), np.result_type(X, params.W1))
 
     def chunk_logits(start):
@@ -216,9 +225,15 @@ def predict_logits(X, params, activation, n_threads):
         workspace = _network.Workspace.for_params(rows, params)
         if workspace.A1.dtype != out.dtype:
             workspace.A1 = workspace.A1.astype(out.dtype)
-        _network.predict_logits_into(
-            X[chunk], params, out[chunk], workspace, activation
-        )
+        finite = None
+        if activation == "sigmoid":
+            finite = _kernels.predict_logits(X[chunk], params, out[chunk], workspace)
+        if finite is None:
+            _network.predict_logits_into(
+                X[chunk], params, out[chunk], workspace, activation
+            )
+        return finite
 
-    _map_in_order(chunk_logits, range(0, X.shape[0], CHUNK_ROWS), n_threads)
-    return out
+    seen = _map_in_order(chunk_logits, range(0, X.shape[0], CHUNK_ROWS), n_threads)
+    inputs_finite = None if None in seen else all(seen)
+    return out, inputs_finite

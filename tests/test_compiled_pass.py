@@ -104,11 +104,53 @@ def test_prediction_pass_equals_the_formula(k, dtype):
     X, _, params, _ = _problem("identity", k, dtype)
     workspace = _network.Workspace.for_params(256, params)
     out = np.empty((len(X), k), dtype)
-    assert _kernels.predict_logits(X, params, out, workspace)
+    assert _kernels.predict_logits(X, params, out, workspace) is True
     want = _network.output_logits(X.astype(np.float64), params)
     np.testing.assert_allclose(
         out, want, rtol=_tolerance(dtype), atol=_tolerance(dtype)
     )
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_prediction_pass_reports_a_non_finite_input(dtype, bad):
+    """Predicting checks X's finiteness through X · W1, even where w = 0."""
+    X, _, params, _ = _problem("sigmoid", 1, dtype, m=3000)
+    workspace = _network.Workspace.for_params(256, params)
+    out = np.empty((len(X), 1), dtype)
+    assert _kernels.predict_logits(X, params, out, workspace) is True
+    params.W1[2] = 0.0  # inf * 0 is NaN: still seen
+    for row in (0, 1234, 2999):  # first block, a middle one, the partial last
+        X_bad = X.copy()
+        X_bad[row, 2] = bad
+        assert _kernels.predict_logits(X_bad, params, out, workspace) is False
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_predict_raises_scikit_learns_error_for_a_non_finite_input(bad):
+    X, y = DATASETS["binary"]
+    model = BackpropClassifier(hidden_size=4, max_iter=3, random_state=0).fit(X, y)
+    X_bad = X.copy()
+    X_bad[100, 5] = bad
+    message = "Input X contains NaN" if np.isnan(bad) else "Input X contains infinity"
+    for method in (model.predict, model.predict_proba, model.decision_function):
+        with pytest.raises(ValueError, match=message):
+            method(X_bad)
+    # Finite X whose X · W1 overflows: the pass reports it and scikit-learn's
+    # check finds X finite; then σ(±inf) is 0 or 1 and the prediction goes
+    # on, or inf - inf made a NaN and the overflow is reported as such.
+    X_huge = np.full_like(X, np.finfo(np.float64).max)
+    params = model._fitted_params()
+    ones = _network.Params(np.ones_like(params.W1), *params[1:])
+    workspace = _network.Workspace.for_params(512, params)
+    out = np.empty((len(X), 1))
+    assert _kernels.predict_logits(X_huge, ones, out, workspace) is False
+    try:
+        labels = model.predict(X_huge)
+    except ValueError as error:
+        assert "output overflowed" in str(error)
+    else:
+        assert set(labels) <= set(model.classes_)
 
 
 @pytest.mark.parametrize(
@@ -148,8 +190,11 @@ def test_arrays_the_c_pass_cannot_take_go_to_numpy():
             )
             is None
         )
-    assert not _kernels.predict_logits(
-        np.asfortranarray(X), params, np.empty((len(X), 1)), workspace
+    assert (
+        _kernels.predict_logits(
+            np.asfortranarray(X), params, np.empty((len(X), 1)), workspace
+        )
+        is None
     )
     # ... and the pass through _network still gives the right numbers.
     got = _network.zeros_like_params(params)
