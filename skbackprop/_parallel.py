@@ -1,7 +1,7 @@
 """The blocked pass of ``_network`` on several threads, with the same result on any.
 
-Full-batch gradients are sums over rows. Rows are cut into fixed chunks of
-:data:`CHUNK_ROWS`; each chunk's sums are computed block by block (one
+Full-batch gradients are sums over rows. Rows are cut into chunks of
+:func:`chunk_rows` rows; each chunk's sums are computed block by block (one
 thread per chunk at a time), then the chunks' sums are added in chunk order.
 The grouping of the additions depends only on the number of rows, never on
 the number of threads, so a model is bit-identical whether it was fitted on
@@ -23,10 +23,39 @@ from threadpoolctl import ThreadpoolController
 
 from . import _kernels, _network
 
-__all__ = ["CHUNK_ROWS", "GradientEngine", "predict_logits", "thread_budget"]
+__all__ = [
+    "CHUNK_ROWS",
+    "GradientEngine",
+    "chunk_rows",
+    "predict_logits",
+    "thread_budget",
+]
 
-#: Rows per chunk: the unit of work of one thread (2 to 16 blocks).
+#: The most rows in a chunk, the unit of work of one thread; batches of up to
+#: this many rows are done by one thread.
 CHUNK_ROWS = 16 * _network.BLOCK_ROWS
+#: The fewest chunks a batch of more than CHUNK_ROWS rows is cut into.
+MIN_CHUNKS = 16
+
+
+def chunk_rows(n_rows):
+    """Rows per chunk for a batch of ``n_rows`` rows.
+
+    Enough chunks (:data:`MIN_CHUNKS`, unless that would make them shorter
+    than one block of :data:`~skbackprop._network.BLOCK_ROWS`) that threads
+    get near-even shares: with fixed chunks of :data:`CHUNK_ROWS`, 10,000 rows
+    made a chunk of 8192 rows and one of 1808, and the second thread idled
+    most of the pass. It depends on ``n_rows`` only, never on the threads.
+
+    Examples
+    --------
+    >>> from skbackprop._parallel import chunk_rows
+    >>> chunk_rows(10_000), chunk_rows(50_000), chunk_rows(1_000_000)
+    (1024, 3584, 8192)
+    """
+    rows = -(-n_rows // MIN_CHUNKS)
+    rows = -(-rows // _network.BLOCK_ROWS) * _network.BLOCK_ROWS
+    return min(rows, CHUNK_ROWS)
 
 _executor = None
 _executor_lock = threading.Lock()
@@ -170,8 +199,10 @@ class GradientEngine:
                 sums=self.sums,
             )
 
+        step = chunk_rows(n_rows)
+
         def chunk_sums(start):
-            chunk = slice(start, start + CHUNK_ROWS)
+            chunk = slice(start, start + step)
             weights = None if sample_weight is None else sample_weight[chunk]
             sums = _network.zeros_like_params(params)
             loss_sum = _network.gradient_sums(
@@ -187,7 +218,7 @@ class GradientEngine:
             return loss_sum, sums
 
         results = _map_in_order(
-            chunk_sums, range(0, n_rows, CHUNK_ROWS), self.n_threads
+            chunk_sums, range(0, n_rows, step), self.n_threads
         )
         total = self.sums
         for grad in total:
@@ -218,10 +249,12 @@ def predict_logits(X, params, activation, n_threads):
     """
     out = np.empty((X.shape[0], params.b2.shape[0]), np.result_type(X, params.W1))
 
+    step = chunk_rows(X.shape[0])
+
     def chunk_logits(start):
-        chunk = slice(start, start + CHUNK_ROWS)
+        chunk = slice(start, start + step)
         block = _network.block_rows(params.W1.shape[1], out.dtype)
-        rows = min(block, X.shape[0] - start)
+        rows = min(block, step, X.shape[0] - start)
         workspace = _network.Workspace.for_params(rows, params)
         if workspace.A1.dtype != out.dtype:
             workspace.A1 = workspace.A1.astype(out.dtype)
@@ -234,6 +267,6 @@ def predict_logits(X, params, activation, n_threads):
             )
         return finite
 
-    seen = _map_in_order(chunk_logits, range(0, X.shape[0], CHUNK_ROWS), n_threads)
+    seen = _map_in_order(chunk_logits, range(0, X.shape[0], step), n_threads)
     inputs_finite = None if None in seen else all(seen)
     return out, inputs_finite
