@@ -344,13 +344,30 @@ def peak_memory(func):
     return max(peak - before, 0), result
 
 
+#: Seconds to wait before each timed call (0 in --smoke mode). OpenBLAS's
+#: threads keep spinning for a while after a multithreaded product (about
+#: 0.1 s); a call timed in that window shares the cores with them. Waiting
+#: lets every call, ours, MLP's or the floor's, start without them. The wait
+#: is a busy loop, not a sleep: on the 2-core VM this was written on, the
+#: first ~40 ms after a 0.2 s sleep ran 20-25 % slower (the idle CPU has to
+#: wake up), which would tax short calls most.
+SETTLE_SECONDS = 0.2
+
+
+def _settle(seconds):
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
 def repeat_interleaved(funcs, reps, max_seconds):
     """Times of each of ``funcs`` (a dict), run in turn, round after round.
 
     Interleaving makes a change of machine load (another process starting)
     hit every implementation alike, not only the one being timed. Each
     function runs at least once, and at most ``reps`` times or until its own
-    times add up to ``max_seconds``.
+    times add up to ``max_seconds``. Each call is preceded by
+    :data:`SETTLE_SECONDS` of busy waiting.
     """
     times = {name: [] for name in funcs}
 
@@ -363,6 +380,7 @@ def repeat_interleaved(funcs, reps, max_seconds):
             if not wants_more(name):
                 continue
             gc.collect()
+            _settle(SETTLE_SECONDS)
             start = time.perf_counter()
             func()
             times[name].append(time.perf_counter() - start)
@@ -775,7 +793,9 @@ learning rate {ALPHA["classification"]} for classification, {ALPHA["regression"]
 regression), both at their default BLAS threading. Features d = {mode["d"]};
 {mode["epochs"]} epoch(s) per fit, time per epoch = fit time / epochs; medians of up to
 {mode["reps"]} repetitions (fewer when a cell takes over {mode["max_cell_seconds"]} s;
-`reps` = ours/MLP), after an untimed one-epoch warm-up fit. GEMM floor: `X @ W1` plus
+`reps` = ours/MLP), after an untimed one-epoch warm-up fit; every timed call starts
+after {result.get("settle_seconds", 0)} s of busy waiting, once OpenBLAS's threads have
+stopped spinning (see `SETTLE_SECONDS`). GEMM floor: `X @ W1` plus
 `X.T @ G` (G n × h) over the epoch, for batch {mode["batch_size"]} on consecutive blocks
 of that many rows, the faster of the default threads and one thread. Peak memory: the
 tracemalloc peak of the warm-up `fit` above the memory in use before it (NumPy buffers
@@ -912,6 +932,8 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     mode_name = "smoke" if args.smoke else "quick" if args.quick else "full"
+    global SETTLE_SECONDS
+    SETTLE_SECONDS = 0.0 if args.smoke else 0.2
     mode = _override(MODES[mode_name], args)
     if mode != MODES[mode_name]:
         mode_name += ", custom sizes"
@@ -954,6 +976,7 @@ def main(argv=None):
         "command": command,
         "machine": machine,
         "seconds": time.perf_counter() - start,
+        "settle_seconds": SETTLE_SECONDS,
         "training": training,
         "prediction": prediction,
     }

@@ -10,6 +10,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("matplotlib")
@@ -158,5 +159,11 @@ def test_kernel_benchmark_prints_a_row_per_implementation(capsys):
         end_to_end, blocks = out.split("End to end")[1].split("Block rows")
         tasks = [line for line in end_to_end.splitlines() if line.startswith("| float")]
         assert len(tasks) == 6  # 3 tasks × 2 dtypes
+        assert all(len(line.split("|")) == 9 for line in tasks)  # 3 variants, 2 ratios
+        # The "C loops" variant turns the compiled passes off, and only them.
+        with module._Variant("C loops"):
+            assert module._kernels.backend().startswith("c-")
+            assert not module._kernels._compiled_pass_for([np.zeros(1)], [1])
+        assert module._kernels._compiled_pass_for([np.zeros(1)], [1])
         sizes = [line for line in blocks.splitlines() if line.startswith(("| 64", "| 256"))]
         assert len(sizes) == 4  # 2 hidden sizes × 2 dtypes
