@@ -132,22 +132,33 @@ def single_threaded_blas():
                 _limit_saved = None
 
 
-def _map_in_order(function, items, n_threads):
-    """``[function(item) for item in items]``, on up to ``n_threads`` threads."""
+def _imap_in_order(function, items, n_threads):
+    """``function(item) for item in items``, in order, on up to ``n_threads`` threads.
+
+    A generator: each result is yielded once it and those before it are done,
+    so a caller that adds them up as they come holds only a few at a time
+    (not one per chunk).
+    """
     items = list(items)
     if n_threads <= 1 or len(items) <= 1:
-        return [function(item) for item in items]
+        yield from map(function, items)
+        return
     executor = _get_executor()
     if n_threads >= executor._max_workers:
-        return list(executor.map(function, items))
+        yield from executor.map(function, items)
+        return
     # Fewer threads than the pool has: at most n_threads tasks at once.
-    results = []
     for start in range(0, len(items), n_threads):
         futures = [
             executor.submit(function, item) for item in items[start : start + n_threads]
         ]
-        results.extend(future.result() for future in futures)
-    return results
+        for future in futures:
+            yield future.result()
+
+
+def _map_in_order(function, items, n_threads):
+    """``[function(item) for item in items]``, on up to ``n_threads`` threads."""
+    return list(_imap_in_order(function, items, n_threads))
 
 
 class GradientEngine:
@@ -217,9 +228,7 @@ class GradientEngine:
             )
             return loss_sum, sums
 
-        results = _map_in_order(
-            chunk_sums, range(0, n_rows, step), self.n_threads
-        )
+        results = _imap_in_order(chunk_sums, range(0, n_rows, step), self.n_threads)
         total = self.sums
         for grad in total:
             grad.fill(0)
