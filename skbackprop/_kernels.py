@@ -1,4 +1,12 @@
-"""The hidden layer's elementwise loops: compiled C when it was built.
+"""The compiled code, when it was built, and its NumPy fallbacks.
+
+Two levels, both in ``skbackprop._ckernels`` (``_ckernels.c``, with the
+passes in ``_cpass.h``): the hidden layer's elementwise loops below, and,
+for σ hidden units, whole passes in one call each (:func:`gradient_sums`,
+:func:`predict_logits`, :func:`descent_step`, :func:`minibatch_epoch`),
+whose matrix products go through SciPy's BLAS. Each function here takes
+the compiled path when the arrays suit it and otherwise returns None (or
+runs NumPy), and the caller runs ``_network``'s NumPy code, the reference.
 
 Two loops over the m × h hidden activations dominate a pass once the matrix
 products are as fast as BLAS makes them:

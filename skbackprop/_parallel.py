@@ -257,16 +257,18 @@ def predict_logits(X, params, activation, n_threads):
         some chunk went through NumPy, which does not check.
     """
     out = np.empty((X.shape[0], params.b2.shape[0]), np.result_type(X, params.W1))
-
     step = chunk_rows(X.shape[0])
+    rows = min(_network.block_rows(params.W1.shape[1], out.dtype), step)
+    workspaces = {}  # one per thread for this call: fresh memory per chunk
+    # cost page faults, which threads take one at a time
 
     def chunk_logits(start):
         chunk = slice(start, start + step)
-        block = _network.block_rows(params.W1.shape[1], out.dtype)
-        rows = min(block, step, X.shape[0] - start)
-        workspace = _network.Workspace.for_params(rows, params)
-        if workspace.A1.dtype != out.dtype:
-            workspace.A1 = workspace.A1.astype(out.dtype)
+        workspace = workspaces.get(threading.get_ident())
+        if workspace is None:
+            workspace = _network.Workspace.for_params(rows, params)
+            workspace.A1 = workspace.A1.astype(out.dtype, copy=False)
+            workspaces[threading.get_ident()] = workspace
         finite = None
         if activation == "sigmoid":
             finite = _kernels.predict_logits(X[chunk], params, out[chunk], workspace)

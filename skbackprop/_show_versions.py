@@ -23,13 +23,22 @@ def _loops_line():
     return "numpy (the C extension was not built: no C compiler at install)"
 
 
+def _passes_line():
+    if _kernels.backend() == "numpy":
+        return "no (the C code is not in use)"
+    if not _kernels._ckernels.BLAS:
+        return "no (SciPy's BLAS was not found: scipy.linalg.cython_blas)"
+    return "yes, for sigmoid hidden units (matrix products by SciPy's BLAS)"
+
+
 def show_versions():
     """Print skbackprop's version, its hidden-layer loops and its setting.
 
     Like :func:`sklearn.show_versions`: the Python and platform, the versions
     of the dependencies, the BLAS libraries that threadpoolctl finds, and
     which implementation of the hidden layer's elementwise loops is in use
-    (``c-avx2``, ``c-baseline`` or ``numpy``; see the Performance page).
+    (``c-avx2``, ``c-baseline`` or ``numpy``) and whether the compiled
+    passes are (see the Performance page).
 
     Examples
     --------
@@ -37,9 +46,11 @@ def show_versions():
     >>> skbackprop.show_versions()  # doctest: +ELLIPSIS
     skbackprop: ...
     hidden-layer loops: ...
+    compiled passes: ...
     """
     print(f"skbackprop: {__version__}")
     print(f"hidden-layer loops: {_loops_line()}")
+    print(f"compiled passes: {_passes_line()}")
     print(f"python: {sys.version.split()[0]} ({sys.executable})")
     print(f"platform: {platform.platform()}")
     for name in _DEPENDENCIES:

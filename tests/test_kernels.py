@@ -250,11 +250,15 @@ def test_show_versions_names_the_loops_in_use(capsys):
     show_versions()
     lines = capsys.readouterr().out.splitlines()
     assert f"hidden-layer loops: {_kernels.backend()}" in lines
+    if HAVE_C and _kernels._ckernels.BLAS:
+        assert any(line.startswith("compiled passes: yes") for line in lines)
     with _kernels.use_compiled(False):
         show_versions()
-    loops = [line for line in capsys.readouterr().out.splitlines() if "loops" in line]
+    lines = capsys.readouterr().out.splitlines()
+    loops = [line for line in lines if "loops" in line]
     expected = "turned off" if HAVE_C else "not built"
     assert loops[0].startswith("hidden-layer loops: numpy") and expected in loops[0]
+    assert "compiled passes: no (the C code is not in use)" in lines
 
 
 @pytest.mark.skipif(not HAVE_C, reason="skbackprop._ckernels was not built")
