@@ -30,7 +30,7 @@ Run from the repository root::
 
     python benchmarks/bench_speed.py --quick   # n = 5k, 20k; h = 64; < 60 s
     python benchmarks/bench_speed.py           # n = 10k, 50k, 200k; h = 64, 256
-                                               # (256 up to 50k); ~6-10 min
+                                               # (256 up to 50k); ~3-4 min
                                                # on 2 cores
 
 and, for one part of the grid (the heading then says "custom sizes")::
