@@ -386,11 +386,22 @@ load_blas(void)
 
 /* ---- Python wrappers --------------------------------------------------- */
 
+/* a * b for sizes a, b >= 0, or -1 when the product does not fit in
+   Py_ssize_t (or a size is negative): every size check below then fails. */
+static Py_ssize_t
+product(Py_ssize_t a, Py_ssize_t b)
+{
+    if (a < 0 || b < 0 || (b != 0 && a > PY_SSIZE_T_MAX / b))
+        return -1;
+    return a * b;
+}
+
 /* Buffers must hold exactly `count` items of `itemsize` bytes. */
 static int
 check_size(Py_buffer *view, Py_ssize_t count, Py_ssize_t itemsize, const char *name)
 {
-    if (count < 0 || view->itemsize != itemsize || view->len != count * itemsize) {
+    if (product(count, itemsize) < 0 || view->itemsize != itemsize ||
+        view->len != count * itemsize) {
         PyErr_Format(PyExc_ValueError,
                      "_ckernels: %s has %zd bytes of items of %zd bytes, expected %zd "
                      "items of %zd bytes",
@@ -410,7 +421,7 @@ py_bias_sigmoid(PyObject *self, PyObject *args)
         return NULL;
     Py_ssize_t size = is_double ? sizeof(double) : sizeof(float);
     PyObject *result = NULL;
-    if (check_size(&A, m * h, size, "A") == 0 && check_size(&b, h, size, "b") == 0) {
+    if (check_size(&A, product(m, h), size, "A") == 0 && check_size(&b, h, size, "b") == 0) {
         Py_BEGIN_ALLOW_THREADS
         if (is_double)
             bias_sigmoid_f64((double *)A.buf, (const double *)b.buf, m, h);
@@ -459,7 +470,7 @@ py_sigmoid_backward(PyObject *self, PyObject *args)
     Py_ssize_t size = is_double ? sizeof(double) : sizeof(float);
     PyObject *result = NULL;
     double *acc = NULL;
-    if (check_size(&D, m * h, size, "D") == 0 && check_size(&A, m * h, size, "A") == 0 &&
+    if (check_size(&D, product(m, h), size, "D") == 0 && check_size(&A, product(m, h), size, "A") == 0 &&
         check_size(&colsum, h, size, "colsum") == 0) {
         acc = PyMem_RawCalloc(h > 0 ? h : 1, sizeof(double));
         if (acc == NULL) {
@@ -492,7 +503,8 @@ py_sigmoid_backward(PyObject *self, PyObject *args)
 static int
 check_room(Py_buffer *view, Py_ssize_t count, Py_ssize_t itemsize, const char *name)
 {
-    if (count < 0 || view->itemsize != itemsize || view->len < count * itemsize) {
+    if (product(count, itemsize) < 0 || view->itemsize != itemsize ||
+        view->len < count * itemsize) {
         PyErr_Format(PyExc_ValueError,
                      "_ckernels: %s has %zd bytes of items of %zd bytes, expected at "
                      "least %zd items of %zd bytes",
@@ -553,8 +565,8 @@ py_gradient_sums(PyObject *self, PyObject *args)
     {
         const char *names[] = {"X",  "Y",   "W1",  "b1",  "W2", "b2",
                                "sW1", "sb1", "sW2", "sb2", "A1", "D1", "A2"};
-        Py_ssize_t counts[] = {m * n, m * k, n * h, h, h * k, k, n * h,
-                               h,     h * k, k,     block * h, block * h, block * k};
+        Py_ssize_t counts[] = {product(m, n), product(m, k), product(n, h), h, product(h, k), k, product(n, h),
+                               h,     product(h, k), k,     product(block, h), product(block, h), product(block, k)};
         for (int i = 0; i < N_SUMS_BUFFERS; i++) {
             int bad = i < 10 ? check_size(&v[i], counts[i], size, names[i])
                              : check_room(&v[i], counts[i], size, names[i]);
@@ -616,7 +628,7 @@ py_predict_logits(PyObject *self, PyObject *args)
     }
     {
         const char *names[] = {"X", "W1", "b1", "W2", "b2", "A1", "out"};
-        Py_ssize_t counts[] = {m * n, n * h, h, h * k, k, block * h, m * k};
+        Py_ssize_t counts[] = {product(m, n), product(n, h), h, product(h, k), k, product(block, h), product(m, k)};
         for (int i = 0; i < N_PREDICT_BUFFERS; i++) {
             int bad = i == 5 ? check_room(&v[i], counts[i], size, names[i])
                              : check_size(&v[i], counts[i], size, names[i]);
@@ -725,6 +737,35 @@ release_buffers(BufferSet *set)
         PyBuffer_Release(&set->views[--set->count]);
 }
 
+/* The row order of an epoch: m int64 row numbers of X, each checked, since
+   the C loop reads X's rows by them. */
+static const int64_t *
+take_order(BufferSet *set, PyObject *obj, Py_ssize_t m)
+{
+    Py_buffer *view = &set->views[set->count];
+    if (PyObject_GetBuffer(obj, view, PyBUF_FORMAT) < 0)
+        return NULL;
+    set->count++;
+    const char *format = view->format == NULL ? "B" : view->format;
+    char code = format[0] == '<' || format[0] == '=' || format[0] == '@' ? format[1]
+                                                                        : format[0];
+    if ((code != 'l' && code != 'q') || check_size(view, m, sizeof(int64_t), "order")) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "_ckernels: order must hold int64 items");
+        return NULL;
+    }
+    const int64_t *rows = view->buf;
+    for (Py_ssize_t i = 0; i < m; i++) {
+        if (rows[i] < 0 || rows[i] >= m) {
+            PyErr_Format(PyExc_IndexError,
+                         "_ckernels: order[%zd] = %lld is not a row of X (0 to %zd)", i,
+                         (long long)rows[i], m - 1);
+            return NULL;
+        }
+    }
+    return rows;
+}
+
 static PyObject *
 py_minibatch_epoch(PyObject *self, PyObject *args)
 {
@@ -748,26 +789,26 @@ py_minibatch_epoch(PyObject *self, PyObject *args)
         return NULL;
     }
     Py_ssize_t size = is_double ? sizeof(double) : sizeof(float);
-    Py_ssize_t n_batches = (m + batch - 1) / batch;
+    Py_ssize_t n_batches = m / batch + (m % batch != 0);
     Py_ssize_t rows = batch < m ? batch : m;
-    Py_ssize_t sizes[4] = {n * h, h, h * k, k};
+    Py_ssize_t sizes[4] = {product(n, h), h, product(h, k), k};
     static const char *param_names[4] = {"W1", "b1", "W2", "b2"};
     void *params[4], *sums[4], *velocities[4] = {NULL, NULL, NULL, NULL};
     BufferSet set = {.count = 0};
     PyObject *result = NULL;
     double *acc = NULL;
     int has_w = w_o != Py_None, has_order = order_o != Py_None;
-    void *X = take_buffer(&set, X_o, 0, m * n, size, "X", 0);
-    void *Y = X ? take_buffer(&set, Y_o, 0, m * k, size, "Y", 0) : NULL;
-    void *w = NULL, *wbuf = NULL, *order = NULL;
+    void *X = take_buffer(&set, X_o, 0, product(m, n), size, "X", 0);
+    void *Y = X ? take_buffer(&set, Y_o, 0, product(m, k), size, "Y", 0) : NULL;
+    void *w = NULL, *wbuf = NULL;
+    const int64_t *order = NULL;
     if (Y == NULL)
         goto done;
     if (has_w && ((w = take_buffer(&set, w_o, 0, m, size, "sample_weight", 0)) == NULL ||
                   (has_order &&
                    (wbuf = take_buffer(&set, wbuf_o, 1, rows, size, "wbuf", 1)) == NULL)))
         goto done;
-    if (has_order && (order = take_buffer(&set, order_o, 0, m, sizeof(int64_t), "order",
-                                          0)) == NULL)
+    if (has_order && (order = take_order(&set, order_o, m)) == NULL)
         goto done;
     for (int a = 0; a < 4; a++) {
         params[a] = take_buffer(&set, PyTuple_GET_ITEM(params_o, a), 1, sizes[a], size,
@@ -782,15 +823,15 @@ py_minibatch_epoch(PyObject *self, PyObject *args)
                                          size, "velocity", 0)) == NULL)
             goto done;
     }
-    void *A1 = take_buffer(&set, A1_o, 1, block * h, size, "A1", 1);
-    void *D1 = A1 ? take_buffer(&set, D1_o, 1, block * h, size, "D1", 1) : NULL;
-    void *A2 = D1 ? take_buffer(&set, A2_o, 1, block * k, size, "A2", 1) : NULL;
+    void *A1 = take_buffer(&set, A1_o, 1, product(block, h), size, "A1", 1);
+    void *D1 = A1 ? take_buffer(&set, D1_o, 1, product(block, h), size, "D1", 1) : NULL;
+    void *A2 = D1 ? take_buffer(&set, A2_o, 1, product(block, k), size, "A2", 1) : NULL;
     void *Xbuf = NULL, *Ybuf = NULL;
     if (A2 == NULL)
         goto done;
-    if (has_order && ((Xbuf = take_buffer(&set, Xbuf_o, 1, rows * n, size, "Xbuf", 1)) ==
+    if (has_order && ((Xbuf = take_buffer(&set, Xbuf_o, 1, product(rows, n), size, "Xbuf", 1)) ==
                           NULL ||
-                      (Ybuf = take_buffer(&set, Ybuf_o, 1, rows * k, size, "Ybuf", 1)) ==
+                      (Ybuf = take_buffer(&set, Ybuf_o, 1, product(rows, k), size, "Ybuf", 1)) ==
                           NULL))
         goto done;
     double *losses = take_buffer(&set, losses_o, 1, n_batches, sizeof(double), "losses", 0);

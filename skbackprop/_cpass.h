@@ -188,12 +188,15 @@ FN(predict_logits)(const REAL *X, const REAL *W1, const REAL *b1, const REAL *W2
  * One step of gradient descent on one parameter array of `size` items,
  * _network.gradient_step or momentum_step written as one loop: the same
  * operations in the same order and precision, so the result is the same to
- * the last bit (this code is compiled without FMA contraction).
+ * the last bit. NO_CONTRACT keeps the compiler from fusing a multiply and
+ * an add into one FMA (as it may where the target has FMA: aarch64, or
+ * -march=native), which NumPy's separate calls cannot do.
  */
-static void
+NO_CONTRACT static void
 FN(descent_step)(REAL *param, const REAL *grad, REAL *velocity, Py_ssize_t size,
                  REAL alpha, REAL momentum, int nesterov)
 {
+    CLANG_NO_CONTRACT
     if (velocity == NULL) {
         for (Py_ssize_t i = 0; i < size; i++)
             param[i] -= alpha * grad[i];
@@ -226,6 +229,29 @@ FN(take_rows)(REAL *dst, const REAL *src, const int64_t *rows, Py_ssize_t r,
                 PREFETCH(ahead + b);
         }
         memcpy(dst + i * c, src + rows[i] * c, bytes);
+    }
+}
+
+/*
+ * _network.finish_gradients on the sums of one batch: dW = sums / m
+ * (+ (l2 / m) W), in place, with the same operations as NumPy's (hence
+ * NO_CONTRACT, as for descent_step).
+ */
+NO_CONTRACT static void
+FN(finish_gradients)(REAL *const sums[4], REAL *const params[4],
+                     const Py_ssize_t sizes[4], double scale, double l2)
+{
+    CLANG_NO_CONTRACT
+    for (int a = 0; a < 4; a++) {
+        REAL *g = sums[a];
+        for (Py_ssize_t i = 0; i < sizes[a]; i++)
+            g[i] *= (REAL)scale;
+    }
+    if (l2 != 0) {
+        REAL l2_scale = (REAL)(l2 * scale);
+        for (int a = 0; a < 4; a += 2) /* the weights W1 and W2, not the biases */
+            for (Py_ssize_t i = 0; i < sizes[a]; i++)
+                sums[a][i] += l2_scale * params[a][i];
     }
 }
 
@@ -262,6 +288,13 @@ FN(minibatch_epoch)(const REAL *X, const REAL *Y, const REAL *w, const int64_t *
 {
     Py_ssize_t done = 0;
     for (Py_ssize_t start = 0; start < m; start += batch, done++) {
+        if (done > 0 && done % 256 == 0) { /* let Python see a Ctrl-C */
+            PyEval_RestoreThread(*thread_state);
+            int interrupted = PyErr_CheckSignals() < 0;
+            *thread_state = PyEval_SaveThread();
+            if (interrupted)
+                return -1;
+        }
         Py_ssize_t r = m - start < batch ? m - start : batch;
         const REAL *Xb = X + start * n, *Yb = Y + start * k;
         const REAL *wb = w == NULL ? NULL : w + start;
@@ -290,37 +323,20 @@ FN(minibatch_epoch)(const REAL *X, const REAL *Y, const REAL *w, const int64_t *
                                         params[3], sums[0], sums[1], sums[2], sums[3], A1,
                                         D1, A2, acc, acc + h, r, n, h, k, block, out_kind,
                                         eps);
-        /* finish_gradients: dW = sums / m (+ (l2 / m) W), then the step */
+        /* the loss and gradients of the batch, then the step */
         double scale = 1.0 / weight;
-        for (int a = 0; a < 4; a++) {
-            REAL *g = sums[a];
-            for (Py_ssize_t i = 0; i < sizes[a]; i++)
-                g[i] *= (REAL)scale;
-        }
         loss *= scale;
-        if (l2 != 0) {
-            REAL l2_scale = (REAL)(l2 * scale);
-            for (int a = 0; a < 4; a += 2) {
-                for (Py_ssize_t i = 0; i < sizes[a]; i++)
-                    sums[a][i] += l2_scale * params[a][i];
-            }
+        if (l2 != 0) /* before finish_gradients: with the weights of this step */
             loss += 0.5 * l2 * scale *
                     (FN(squared_norm)(params[0], sizes[0]) +
                      FN(squared_norm)(params[2], sizes[2]));
-        }
+        FN(finish_gradients)(sums, params, sizes, scale, l2);
         for (int a = 0; a < 4; a++)
             FN(descent_step)(params[a], sums[a], momentum != 0 ? velocities[a] : NULL,
                              sizes[a], (REAL)alpha, (REAL)momentum, nesterov);
         losses[done] = loss, weights[done] = weight;
         if (!isfinite(loss)) /* diverged: no use going on with this epoch */
             return done + 1;
-        if (done % 256 == 255) { /* let Python see a Ctrl-C */
-            PyEval_RestoreThread(*thread_state);
-            int interrupted = PyErr_CheckSignals() < 0;
-            *thread_state = PyEval_SaveThread();
-            if (interrupted)
-                return -1;
-        }
     }
     return done;
 }

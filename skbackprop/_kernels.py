@@ -188,17 +188,14 @@ def gradient_sums(X, Y, params, sums, workspace, out_activation, sample_weight):
     float dtype; for anything else it returns None and the caller runs the
     NumPy pass, which computes the same numbers.
     """
+    if X.ndim != 2 or out_activation not in OUTPUT_KINDS:
+        return None
     arrays = [X, Y, *params, *sums, workspace.A1, workspace.D1, workspace.A2]
     if sample_weight is not None:
         arrays.append(sample_weight)
     m, n = X.shape
     h, k = params.W2.shape
-    if (
-        out_activation not in OUTPUT_KINDS
-        or X.ndim != 2
-        or Y.shape != (m, k)
-        or not _compiled_pass_for(arrays, (n, h, k, workspace.rows))
-    ):
+    if Y.shape != (m, k) or not _compiled_pass_for(arrays, (n, h, k, workspace.rows)):
         return None
     return _ckernels.gradient_sums(
         X,

@@ -57,6 +57,7 @@ def chunk_rows(n_rows):
     rows = -(-rows // _network.BLOCK_ROWS) * _network.BLOCK_ROWS
     return min(rows, CHUNK_ROWS)
 
+
 _executor = None
 _executor_lock = threading.Lock()
 _blas = None

@@ -219,6 +219,40 @@ def test_wrong_buffer_sizes_raise_instead_of_reading_out_of_bounds():
     out = np.empty((100, 1))
     with pytest.raises(ValueError, match="out has"):
         c.predict_logits(X, *params, workspace.A1, out[:50], 100, 7, 5, 1, 512, True)
+    # Sizes whose byte counts overflow are refused, not wrapped around.
+    with pytest.raises(ValueError, match="X has"):
+        c.gradient_sums(*args, 2**61, 1, 5, 1, 512, 0, True)
+    with pytest.raises(ValueError, match="X has"):
+        c.predict_logits(X, *params, workspace.A1, out, 2**61, 1, 5, 1, 512, True)
+
+
+def _epoch_args(X, Y, params, workspace, order):
+    sums = _network.zeros_like_params(params)
+    m, (n, h), k = len(X), params.W1.shape, Y.shape[1]
+    n_batches = -(-m // 10)
+    return (
+        X, Y, None, order, tuple(params), tuple(sums), tuple(sums),
+        workspace.A1, workspace.D1, workspace.A2,
+        np.empty((10, n)), np.empty((10, k)), None,
+        np.zeros(n_batches), np.zeros(n_batches),
+        m, n, h, k, 10, workspace.rows, 0, 0.1, False, True, 0.0, 0.0,
+    )  # fmt: skip
+
+
+def test_the_epoch_refuses_an_order_that_is_not_a_permutation_of_rows():
+    X, Y, params, _ = _problem("sigmoid", 1, np.float64, m=100)
+    workspace = _network.Workspace.for_params(512, params)
+    c = _kernels._ckernels
+    for bad in (100, -1, 10**12):
+        order = np.arange(100)
+        order[37] = bad
+        with pytest.raises(IndexError, match=rf"order\[37\] = {bad} is not a row"):
+            c.minibatch_epoch(*_epoch_args(X, Y, params, workspace, order))
+    with pytest.raises(TypeError, match="int64"):
+        c.minibatch_epoch(*_epoch_args(X, Y, params, workspace, np.arange(100.0)))
+    assert (
+        c.minibatch_epoch(*_epoch_args(X, Y, params, workspace, np.arange(100))) == 10
+    )
 
 
 # ---------------------------------------------------------------------------
