@@ -20,14 +20,16 @@ ways, interleaved so that all see the same machine; medians of
 
 * ``C passes``: as installed, each pass (and a whole mini-batch epoch) one
   compiled call on SciPy's BLAS;
-* ``C loops``: the passes written in NumPy calls, with the C σ loops;
+* ``C loops``: the passes and the step written in NumPy calls, with the C σ
+  loops;
 * ``NumPy``: no compiled code at all (``SKBACKPROP_COMPILED=0``).
 Run from the repository root::
 
     python benchmarks/bench_kernels.py
 
-Last, full-batch fits with blocks of the fixed 512 rows of earlier versions
-against the size ``_network.block_rows`` chooses, interleaved.
+Last, full-batch fits with the compiled pass's blocks of the size
+``_kernels.compiled_block_rows`` chooses, and of half and twice that size,
+interleaved.
 """
 
 import argparse
@@ -139,12 +141,24 @@ class _Variant:
         self._compiled = _kernels.use_compiled(self.name != "NumPy")
         self._compiled.__enter__()
         self._pass_for = _kernels._compiled_pass_for
+        self._step = _kernels.descent_step
         if self.name == "C loops":  # the compiled passes say "cannot": NumPy's run
             _kernels._compiled_pass_for = lambda arrays, sizes: False
+            _kernels.descent_step = _numpy_step
 
     def __exit__(self, *exc):
         _kernels._compiled_pass_for = self._pass_for
+        _kernels.descent_step = self._step
         self._compiled.__exit__(*exc)
+
+
+def _numpy_step(params, grads, velocities, alpha, momentum=0.0, nesterov=False):
+    # _kernels.descent_step's NumPy path: the step as _network writes it.
+    if momentum:
+        return _network.momentum_step(
+            params, grads, velocities, alpha, momentum, nesterov
+        )
+    return _network.gradient_step(params, grads, alpha)
 
 
 VARIANTS = ("C passes", "C loops", "NumPy")
@@ -183,25 +197,25 @@ def end_to_end(rows, dtype, repeats):
 
 
 def block_sizes(rows, repeats):
-    """{(h, dtype): (seconds with 512-row blocks, with block_rows's size)}.
+    """{(h, dtype): {rows per block: seconds}}, around the compiled pass's blocks.
 
-    Full-batch fits of 3 epochs, interleaved, medians of ``repeats``: what
-    ``_network.block_rows`` gains over the fixed 512 rows it replaced.
+    Full-batch fits of 3 epochs, interleaved, medians of ``repeats``, with
+    blocks of half, once and twice the rows ``_kernels.compiled_block_rows``
+    chooses: the evidence for its ``COMPILED_BLOCK_BYTES``.
     """
     rng = np.random.RandomState(0)
-    default = _network.block_rows
+    default = _kernels.compiled_block_rows
     result = {}
-    for hidden in (64, 256):
+    for hidden in (16, 64, 256):
         for dtype in (np.float64, np.float32):
             X = rng.normal(size=(rows, 100)).astype(dtype)
             y = (X[:, 0] > 0).astype(int)
-            times = {512: [], None: []}
+            chosen = default(hidden, dtype, _network.MAX_BLOCK_ROWS)
+            times = {chosen // 2: [], chosen: [], chosen * 2: []}
             for _ in range(repeats):
                 for fixed in times:
-                    _network.block_rows = (
-                        default
-                        if fixed is None
-                        else (lambda hidden_size, dtype, fixed=fixed: fixed)
+                    _kernels.compiled_block_rows = (
+                        lambda hidden_size, dtype, limit, fixed=fixed: min(fixed, limit)
                     )
                     try:
                         with warnings.catch_warnings():
@@ -216,11 +230,10 @@ def block_sizes(rows, repeats):
                             ).fit(X, y)
                             times[fixed].append(time.perf_counter() - start)
                     finally:
-                        _network.block_rows = default
-            result[hidden, np.dtype(dtype).name] = (
-                statistics.median(times[512]),
-                statistics.median(times[None]),
-            )
+                        _kernels.compiled_block_rows = default
+            result[hidden, np.dtype(dtype).name] = {
+                size: statistics.median(t) for size, t in times.items()
+            }
     return result
 
 
@@ -259,15 +272,14 @@ def main(argv=None):
     print()
     print(f"Block rows, full-batch fit of 3 epochs, {args.rows} × 100, seconds:")
     print()
-    print("| h | dtype | rows per block | 512 rows | block_rows | 512 / block_rows |")
+    print("| h | dtype | rows per block | half as many | as chosen | twice as many |")
     print("|---|---|---|---|---|---|")
-    for (hidden, dtype), (fixed, chosen) in block_sizes(
-        args.rows, args.repeats
-    ).items():
-        size = _network.block_rows(hidden, dtype)
+    for (hidden, dtype), times in block_sizes(args.rows, args.repeats).items():
+        half, chosen, double = (times[size] for size in sorted(times))
+        size = _kernels.compiled_block_rows(hidden, dtype, _network.MAX_BLOCK_ROWS)
         print(
-            f"| {hidden} | {dtype} | {size} | {fixed:.3f} | {chosen:.3f} "
-            f"| {fixed / chosen:.2f} |"
+            f"| {hidden} | {dtype} | {size} | {half:.3f} | {chosen:.3f} "
+            f"| {double:.3f} |"
         )
 
 

@@ -179,6 +179,34 @@ def _compiled_pass_for(arrays, sizes):
     )
 
 
+#: Bytes of hidden activations per block of the compiled passes. Without
+#: Python's cost per block, smaller blocks than ``_network.block_rows``'s are
+#: faster: the block's activations and their gradient then stay in a core's
+#: L2 cache (``benchmarks/bench_kernels.py`` times half and twice the size).
+COMPILED_BLOCK_BYTES = 128 * 1024
+#: The fewest rows per block of the compiled passes.
+COMPILED_BLOCK_ROWS = 256
+
+
+def compiled_block_rows(hidden_size, dtype, limit):
+    """Rows per block of the compiled passes, at most ``limit`` (the workspace's).
+
+    The power of two whose m × h activations come closest to
+    :data:`COMPILED_BLOCK_BYTES`, at least :data:`COMPILED_BLOCK_ROWS`. Like
+    ``_network.block_rows`` it depends on the shape and dtype only.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbackprop._kernels import compiled_block_rows
+    >>> [compiled_block_rows(h, np.float64, 4096) for h in (16, 64, 256)]
+    [1024, 256, 256]
+    """
+    target = COMPILED_BLOCK_BYTES / (max(hidden_size, 1) * np.dtype(dtype).itemsize)
+    rows = 2 ** round(np.log2(max(target, 1.0)))
+    return int(min(max(rows, COMPILED_BLOCK_ROWS), limit))
+
+
 def gradient_sums(X, Y, params, sums, workspace, out_activation, sample_weight):
     """``_network.gradient_sums`` for σ hidden units, compiled; None if it cannot.
 
@@ -210,7 +238,7 @@ def gradient_sums(X, Y, params, sums, workspace, out_activation, sample_weight):
         n,
         h,
         k,
-        workspace.rows,
+        compiled_block_rows(h, X.dtype, workspace.rows),
         OUTPUT_KINDS[out_activation],
         X.dtype == np.float64,
     )
@@ -228,8 +256,9 @@ def predict_logits(X, params, out, workspace):
     arrays = [X, *params, workspace.A1, out]
     if out.shape != (m, k) or not _compiled_pass_for(arrays, (n, h, k, workspace.rows)):
         return None
+    block = compiled_block_rows(h, X.dtype, workspace.rows)
     return _ckernels.predict_logits(
-        X, *params, workspace.A1, out, m, n, h, k, workspace.rows, X.dtype == np.float64
+        X, *params, workspace.A1, out, m, n, h, k, block, X.dtype == np.float64
     )
 
 
@@ -328,7 +357,7 @@ def minibatch_epoch(
         h,
         k,
         batch_size,
-        workspace.rows,
+        compiled_block_rows(h, X.dtype, workspace.rows),
         OUTPUT_KINDS[out_activation],
         alpha,
         nesterov,

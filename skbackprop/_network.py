@@ -657,7 +657,9 @@ def momentum_step(params, grads, velocities, alpha, momentum, nesterov=False):
 
 #: Bytes of one block's m × h hidden activations: small enough to stay in
 #: cache while the block is worked on, large enough that the matrix products
-#: run at full speed and Python's per-block overhead stays small.
+#: run at full speed and Python's per-block overhead stays small. (The
+#: compiled pass, which has no such overhead, works in smaller blocks within
+#: these: ``_kernels.compiled_block_rows``.)
 BLOCK_BYTES = 512 * 1024
 #: The fewest and the most rows per block.
 BLOCK_ROWS = 512
@@ -669,8 +671,9 @@ def block_rows(hidden_size, dtype):
 
     The power of two whose m × h activations come closest to
     :data:`BLOCK_BYTES`, within [:data:`BLOCK_ROWS`, :data:`MAX_BLOCK_ROWS`].
-    ``benchmarks/bench_kernels.py`` compares it with fixed 512-row blocks
-    (float32 full-batch fits at h = 64 ran 1.16× faster on 2 cores). It
+    ``benchmarks/bench_kernels.py`` compared it with fixed 512-row blocks
+    (float32 full-batch fits at h = 64 ran 1.16× faster on 2 cores with the
+    NumPy pass). It
     depends only on the model's shape and dtype, never on the data or the
     threads, so the grouping of the sums (and the results) does not either.
 

@@ -164,6 +164,12 @@ def test_kernel_benchmark_prints_a_row_per_implementation(capsys):
         with module._Variant("C loops"):
             assert module._kernels.backend().startswith("c-")
             assert not module._kernels._compiled_pass_for([np.zeros(1)], [1])
+            assert module._kernels.descent_step is module._numpy_step
         assert module._kernels._compiled_pass_for([np.zeros(1)], [1])
-        sizes = [line for line in blocks.splitlines() if line.startswith(("| 64", "| 256"))]
-        assert len(sizes) == 4  # 2 hidden sizes × 2 dtypes
+        assert module._kernels.descent_step is not module._numpy_step
+        sizes = [
+            line for line in blocks.splitlines() if line.startswith(("| 16", "| 64", "| 256"))
+        ]
+        assert len(sizes) == 6  # 3 hidden sizes × 2 dtypes
+        for line in sizes:
+            assert all(float(cell) > 0 for cell in line.split("|")[4:7])
