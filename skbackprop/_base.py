@@ -463,7 +463,10 @@ class BaseBackprop(
         ConvergenceWarning.
         """
         out_activation = target_attrs["out_activation_"]
-        constant_loss = _constant_prediction_loss(Y, sample_weight, out_activation)
+        # The loss of the best constant prediction, a pass over Y (over a dask
+        # array, a pass over the cluster), is only needed once an epoch's
+        # loss is far above the loss before the first step.
+        constant_loss = None
         stopped_by_callback = False
         checkpoint = _Checkpoint(state)
         try:
@@ -474,9 +477,14 @@ class BaseBackprop(
                 epoch_loss = self._run_epoch(
                     state, X, Y, sample_weight, rng, out_activation
                 )
-                self._check_divergence(
-                    epoch_loss, max(state.initial_loss, constant_loss), state
-                )
+                reference_loss = state.initial_loss
+                if not _within_divergence_limit(epoch_loss, reference_loss):
+                    if constant_loss is None:
+                        constant_loss = _constant_prediction_loss(
+                            Y, sample_weight, out_activation
+                        )
+                    reference_loss = max(state.initial_loss, constant_loss)
+                self._check_divergence(epoch_loss, reference_loss, state)
                 state.loss_curve.append(epoch_loss)
                 state.t += X.shape[0]
                 if validation is not None:
@@ -628,9 +636,7 @@ class BaseBackprop(
         ``reference_loss`` is the larger of the loss before this call's first
         step and the loss of the best constant prediction.
         """
-        if np.isfinite(epoch_loss) and epoch_loss <= _DIVERGENCE_FACTOR * max(
-            reference_loss, np.finfo(np.float64).tiny
-        ):
+        if _within_divergence_limit(epoch_loss, reference_loss):
             return
         if not np.isfinite(reference_loss):
             raise ValueError(
@@ -858,6 +864,15 @@ def _epoch_loss(state, losses, weights):
 def _copy_params_into(dst, src):
     for d, s in zip(dst, src, strict=True):
         np.copyto(d, s)
+
+
+def _within_divergence_limit(epoch_loss, reference_loss):
+    """Whether the loss is finite and at most _DIVERGENCE_FACTOR × the reference."""
+    return bool(
+        np.isfinite(epoch_loss)
+        and epoch_loss
+        <= _DIVERGENCE_FACTOR * max(reference_loss, np.finfo(np.float64).tiny)
+    )
 
 
 def _constant_prediction_loss(Y, sample_weight, out_activation):

@@ -164,6 +164,53 @@ def test_divergence_raises_naming_alpha_and_leaves_estimator_unchanged(Estimator
     assert not hasattr(est, "coefs_") and not hasattr(est, "n_features_in_")
 
 
+def _count_constant_prediction_losses(monkeypatch):
+    from skbackprop import _base
+
+    calls = []
+    real = _base._constant_prediction_loss
+
+    def counted(*args):
+        calls.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(_base, "_constant_prediction_loss", counted)
+    return calls
+
+
+def test_the_constant_prediction_loss_is_computed_only_when_needed(monkeypatch):
+    calls = _count_constant_prediction_losses(monkeypatch)
+    X, y = load_diabetes(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        BackpropRegressor(max_iter=5, random_state=0).fit(
+            StandardScaler().fit_transform(X), (y - y.mean()) / y.std()
+        )
+    assert calls == []  # the loss never rose far above its starting level
+
+
+def test_a_loss_far_above_a_lucky_first_batch_is_judged_against_the_constant_prediction(
+    monkeypatch,
+):
+    """The first batch's targets are what the fresh network predicts (0), so
+    the loss before the first step is tiny; the epoch's, 10× higher, is still
+    below the best constant prediction's: no divergence."""
+    calls = _count_constant_prediction_losses(monkeypatch)
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 3)) * 0.1
+    y = np.where(np.arange(200) % 2 == 0, 3.0, -3.0)
+    y[:10] = 0.0
+    est = BackpropRegressor(
+        batch_size=10, shuffle=False, alpha=0.001, max_iter=2, tol=0.0, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    assert est.n_iter_ == 2
+    # Needed (the epoch's loss was over 10× the first batch's), then kept.
+    assert len(calls) == 1
+
+
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_fit_does_not_modify_inputs(Estimator, binary_data):
     X, y = binary_data
