@@ -114,75 +114,50 @@ INLINE float sigmoid32(float z)
 /*
  * Each loop is compiled twice on x86-64 with GCC or Clang: for AVX2 with FMA
  * and for the baseline; the module picks one when it is imported, by what
- * the CPU supports. LOOPS(suffix) defines the six loops with that suffix.
+ * the CPU supports. LOOPS(suffix) defines every loop, for both dtypes, with
+ * that suffix; ELEMENTWISE_LOOPS(T, ...) the three elementwise ones for one
+ * element type T (float64: T = double, TS = f64, SIGMOID = sigmoid64).
  */
-#define LOOPS(SUFFIX, ATTRIBUTE)                                                      \
-    ATTRIBUTE static void bias_sigmoid_f64_##SUFFIX(                                  \
-        double *restrict A, const double *restrict b, Py_ssize_t m, Py_ssize_t h)     \
+#define ELEMENTWISE_LOOPS(T, TS, SIGMOID, SUFFIX, ATTRIBUTE)                          \
+    ATTRIBUTE static void bias_sigmoid_##TS##_##SUFFIX(                               \
+        T *restrict A, const T *restrict b, Py_ssize_t m, Py_ssize_t h)               \
     {                                                                                 \
         for (Py_ssize_t i = 0; i < m; i++) {                                          \
-            double *restrict row = A + i * h;                                         \
+            T *restrict row = A + i * h;                                              \
             for (Py_ssize_t j = 0; j < h; j++)                                        \
-                row[j] = sigmoid64(row[j] + b[j]);                                    \
-        }                                                                             \
-    }                                                                                 \
-    ATTRIBUTE static void bias_sigmoid_f32_##SUFFIX(                                  \
-        float *restrict A, const float *restrict b, Py_ssize_t m, Py_ssize_t h)       \
-    {                                                                                 \
-        for (Py_ssize_t i = 0; i < m; i++) {                                          \
-            float *restrict row = A + i * h;                                          \
-            for (Py_ssize_t j = 0; j < h; j++)                                        \
-                row[j] = sigmoid32(row[j] + b[j]);                                    \
+                row[j] = SIGMOID(row[j] + b[j]);                                      \
         }                                                                             \
     }                                                                                 \
     /* z and out may be the same array: element i is read before it is written */    \
-    ATTRIBUTE static void sigmoid_f64_##SUFFIX(const double *z, double *out,          \
-                                               Py_ssize_t n)                          \
+    ATTRIBUTE static void sigmoid_##TS##_##SUFFIX(const T *z, T *out, Py_ssize_t n)   \
     {                                                                                 \
         for (Py_ssize_t i = 0; i < n; i++)                                            \
-            out[i] = sigmoid64(z[i]);                                                 \
-    }                                                                                 \
-    ATTRIBUTE static void sigmoid_f32_##SUFFIX(const float *z, float *out,            \
-                                               Py_ssize_t n)                          \
-    {                                                                                 \
-        for (Py_ssize_t i = 0; i < n; i++)                                            \
-            out[i] = sigmoid32(z[i]);                                                 \
+            out[i] = SIGMOID(z[i]);                                                   \
     }                                                                                 \
     /* D <- D * A * (1 - A); acc += column sums of D, accumulated in double */       \
-    ATTRIBUTE static void sigmoid_backward_f64_##SUFFIX(                              \
-        double *restrict D, const double *restrict A, double *restrict acc,           \
-        Py_ssize_t m, Py_ssize_t h)                                                   \
+    ATTRIBUTE static void sigmoid_backward_##TS##_##SUFFIX(                           \
+        T *restrict D, const T *restrict A, double *restrict acc, Py_ssize_t m,       \
+        Py_ssize_t h)                                                                 \
     {                                                                                 \
         for (Py_ssize_t i = 0; i < m; i++) {                                          \
-            double *restrict drow = D + i * h;                                        \
-            const double *restrict arow = A + i * h;                                  \
+            T *restrict drow = D + i * h;                                             \
+            const T *restrict arow = A + i * h;                                       \
             for (Py_ssize_t j = 0; j < h; j++) {                                      \
-                double a = arow[j];                                                   \
-                double g = drow[j] * a * (1.0 - a);                                   \
-                drow[j] = g;                                                          \
-                acc[j] += g;                                                          \
-            }                                                                         \
-        }                                                                             \
-    }                                                                                 \
-    ATTRIBUTE static void sigmoid_backward_f32_##SUFFIX(                              \
-        float *restrict D, const float *restrict A, double *restrict acc,             \
-        Py_ssize_t m, Py_ssize_t h)                                                   \
-    {                                                                                 \
-        for (Py_ssize_t i = 0; i < m; i++) {                                          \
-            float *restrict drow = D + i * h;                                         \
-            const float *restrict arow = A + i * h;                                   \
-            for (Py_ssize_t j = 0; j < h; j++) {                                      \
-                float a = arow[j];                                                    \
-                float g = drow[j] * a * (1.0f - a);                                   \
+                T a = arow[j];                                                        \
+                T g = drow[j] * a * ((T)1 - a);                                       \
                 drow[j] = g;                                                          \
                 acc[j] += (double)g;                                                  \
             }                                                                         \
         }                                                                             \
-    }                                                                                 \
+    }
+
+#define LOOPS(SUFFIX, ATTRIBUTE)                                                      \
+    ELEMENTWISE_LOOPS(double, f64, sigmoid64, SUFFIX, ATTRIBUTE)                      \
+    ELEMENTWISE_LOOPS(float, f32, sigmoid32, SUFFIX, ATTRIBUTE)                       \
     ONE_OUTPUT_LOOPS(double, f64, sigmoid64, SUFFIX, ATTRIBUTE)                       \
+    ONE_OUTPUT_LOOPS(float, f32, sigmoid32, SUFFIX, ATTRIBUTE)                        \
     ALL_FINITE_LOOPS(double, f64, SUFFIX, ATTRIBUTE)                                  \
-    ALL_FINITE_LOOPS(float, f32, SUFFIX, ATTRIBUTE)                                   \
-    ONE_OUTPUT_LOOPS(float, f32, sigmoid32, SUFFIX, ATTRIBUTE)
+    ALL_FINITE_LOOPS(float, f32, SUFFIX, ATTRIBUTE)
 
 /*
  * For one output (k = 1: binary classes, one regression target) the thin
