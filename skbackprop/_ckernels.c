@@ -371,19 +371,35 @@ product(Py_ssize_t a, Py_ssize_t b)
     return a * b;
 }
 
-/* Buffers must hold exactly `count` items of `itemsize` bytes. */
+/* Buffers must hold exactly (or, when `at_least`, at least) `count` items of
+   `itemsize` bytes. */
 static int
-check_size(Py_buffer *view, Py_ssize_t count, Py_ssize_t itemsize, const char *name)
+check_items(Py_buffer *view, Py_ssize_t count, Py_ssize_t itemsize, const char *name,
+            int at_least)
 {
-    if (product(count, itemsize) < 0 || view->itemsize != itemsize ||
-        view->len != count * itemsize) {
+    Py_ssize_t bytes = product(count, itemsize);
+    if (bytes < 0 || view->itemsize != itemsize ||
+        (at_least ? view->len < bytes : view->len != bytes)) {
         PyErr_Format(PyExc_ValueError,
-                     "_ckernels: %s has %zd bytes of items of %zd bytes, expected %zd "
+                     "_ckernels: %s has %zd bytes of items of %zd bytes, expected %s%zd "
                      "items of %zd bytes",
-                     name, view->len, view->itemsize, count, itemsize);
+                     name, view->len, view->itemsize, at_least ? "at least " : "", count,
+                     itemsize);
         return -1;
     }
     return 0;
+}
+
+static int
+check_size(Py_buffer *view, Py_ssize_t count, Py_ssize_t itemsize, const char *name)
+{
+    return check_items(view, count, itemsize, name, 0);
+}
+
+static int
+check_room(Py_buffer *view, Py_ssize_t count, Py_ssize_t itemsize, const char *name)
+{
+    return check_items(view, count, itemsize, name, 1);
 }
 
 static PyObject *
@@ -472,21 +488,6 @@ py_sigmoid_backward(PyObject *self, PyObject *args)
     PyBuffer_Release(&A);
     PyBuffer_Release(&colsum);
     return result;
-}
-
-/* Buffers must hold at least `count` items of `itemsize` bytes. */
-static int
-check_room(Py_buffer *view, Py_ssize_t count, Py_ssize_t itemsize, const char *name)
-{
-    if (product(count, itemsize) < 0 || view->itemsize != itemsize ||
-        view->len < count * itemsize) {
-        PyErr_Format(PyExc_ValueError,
-                     "_ckernels: %s has %zd bytes of items of %zd bytes, expected at "
-                     "least %zd items of %zd bytes",
-                     name, view->len, view->itemsize, count, itemsize);
-        return -1;
-    }
-    return 0;
 }
 
 static int
@@ -699,8 +700,7 @@ take_buffer(BufferSet *set, PyObject *obj, int writable, Py_ssize_t count,
     if (PyObject_GetBuffer(obj, view, writable ? PyBUF_WRITABLE : PyBUF_SIMPLE) < 0)
         return NULL;
     set->count++;
-    if (at_least ? check_room(view, count, itemsize, name)
-                 : check_size(view, count, itemsize, name))
+    if (check_items(view, count, itemsize, name, at_least))
         return NULL;
     return view->buf;
 }
