@@ -69,7 +69,9 @@ def test_probabilities_are_strictly_inside_0_1_and_sum_to_one(iris):
     log_proba = est.predict_log_proba(X_far)
     assert np.all(np.isfinite(log_proba))
     np.testing.assert_allclose(np.exp(log_proba), proba)
-    np.testing.assert_array_equal(est.classes_[proba.argmax(axis=1)], est.predict(X_far))
+    np.testing.assert_array_equal(
+        est.classes_[proba.argmax(axis=1)], est.predict(X_far)
+    )
 
 
 def test_binary_log_proba_is_computed_from_logits_without_minus_inf():
@@ -99,7 +101,9 @@ def test_float32_probabilities_are_strictly_inside_0_1(iris):
 
 def test_single_class_is_a_clear_error(iris):
     X, _ = iris
-    with pytest.raises(ValueError, match="number of classes has to be greater than one"):
+    with pytest.raises(
+        ValueError, match="number of classes has to be greater than one"
+    ):
         BackpropClassifier().fit(X, np.zeros(len(X)))
 
 
@@ -140,3 +144,50 @@ def test_mixed_label_types_are_a_clear_error(iris):
     y = np.array(["a", 1] * 75, dtype=object)
     with pytest.raises(ValueError, match="Mix of label input types|Unknown label type"):
         BackpropClassifier().fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.array(["no", "yes"]),
+        np.array(["no", "yes"], dtype=object),
+        np.array([-1.0, 2.0]),
+        np.array([False, True]),
+        np.array([3, 7], dtype=np.int32),
+    ],
+    ids=["str", "object", "float", "bool", "int32"],
+)
+def test_binary_model_does_not_depend_on_how_labels_are_written(iris, labels):
+    # The larger label is the positive class, whatever the labels' type.
+    X, y = iris
+    y = (y == 0).astype(int)
+    reference = BackpropClassifier(max_iter=30, random_state=0).fit(X, y)
+    est = BackpropClassifier(max_iter=30, random_state=0).fit(X, labels[y])
+    np.testing.assert_array_equal(est.classes_, labels)
+    assert est.score(X, labels[y]) > 0.95  # setosa or not: separable
+    for ours, expected in zip(
+        est.coefs_ + est.intercepts_,
+        reference.coefs_ + reference.intercepts_,
+        strict=True,
+    ):
+        np.testing.assert_array_equal(ours, expected)
+    np.testing.assert_array_equal(est.predict(X), labels[reference.predict(X)])
+
+
+@pytest.mark.parametrize("target", ["binary", "multiclass"])
+def test_fit_finds_the_unique_labels_once(iris, target, monkeypatch):
+    # The target checks and the label sort share one pass over y.
+    X, y = iris
+    if target == "binary":
+        y = (y == 0).astype(int)
+    passes = []
+    real_unique = np.unique
+
+    def counting_unique(ar, *args, **kwargs):
+        if np.size(ar) == len(y):
+            passes.append(1)
+        return real_unique(ar, *args, **kwargs)
+
+    monkeypatch.setattr(np, "unique", counting_unique)
+    BackpropClassifier(max_iter=1, random_state=0).fit(X, y)
+    assert len(passes) == 1
