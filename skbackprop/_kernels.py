@@ -35,6 +35,7 @@ array([[0.5, 1. , 0. ],
 """
 
 import contextlib
+import math
 import os
 
 import numpy as np
@@ -203,7 +204,7 @@ def compiled_block_rows(hidden_size, dtype, limit):
     [1024, 256, 256]
     """
     target = COMPILED_BLOCK_BYTES / (max(hidden_size, 1) * np.dtype(dtype).itemsize)
-    rows = 2 ** round(np.log2(max(target, 1.0)))
+    rows = 2 ** round(math.log2(max(target, 1.0)))
     return int(min(max(rows, COMPILED_BLOCK_ROWS), limit))
 
 

@@ -24,6 +24,7 @@ arrays come in, arrays go out. Functions that take ``out`` buffers or update
 parameters in place say so; all others leave their arguments untouched.
 """
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -685,7 +686,7 @@ def block_rows(hidden_size, dtype):
     (1024, 2048, 512)
     """
     target = BLOCK_BYTES / (max(hidden_size, 1) * np.dtype(dtype).itemsize)
-    rows = 2 ** round(np.log2(max(target, 1.0)))
+    rows = 2 ** round(math.log2(max(target, 1.0)))
     return int(min(max(rows, BLOCK_ROWS), MAX_BLOCK_ROWS))
 
 

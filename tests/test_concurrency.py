@@ -226,3 +226,29 @@ def test_fit_is_bit_identical_whatever_the_thread_budget():
     for x, z in zip(_params(models[0]), _params(models[1]), strict=True):
         np.testing.assert_array_equal(x, z)
     assert models[0].loss_curve_ == models[1].loss_curve_
+
+
+def test_blas_is_held_at_one_thread_inside_fit_and_predict(monkeypatch):
+    # Small products on several BLAS threads cost more than they save, and
+    # our own threads already share the cores: BLAS runs single-threaded
+    # inside each pass and gets its setting back afterwards.
+    from skbackprop import _kernels
+
+    X, y_class, _ = _large_data()
+    seen = []
+    for name in ("gradient_sums", "predict_logits"):
+        original = getattr(_kernels, name)
+
+        def recording(*args, _original=original, **kwargs):
+            seen.append([n_threads for _, n_threads in _blas_threads()])
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(_kernels, name, recording)
+    with threadpool_limits(limits=2, user_api="blas"):
+        blas_inside = _blas_threads()
+        est = BackpropClassifier(hidden_size=8, max_iter=2, batch_size=None)
+        est.fit(X, y_class).predict_proba(X)
+        assert _blas_threads() == blas_inside
+    assert len(seen) > 2
+    assert all(counts == [1] * len(counts) for counts in seen)
+    assert _parallel._limit_depth == 0
