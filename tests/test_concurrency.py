@@ -149,8 +149,13 @@ def chunk_calls(monkeypatch):
 
 
 @pytest.mark.parametrize("budget", [1, 2])
-def test_threads_sharing_a_fitted_model_get_sequential_results(large_models, chunk_calls, budget):
+def test_threads_sharing_a_fitted_model_get_sequential_results(
+    large_models, chunk_calls, budget, monkeypatch
+):
     X, classifier, regressor = large_models
+    # Chunks of at most 1000 rows of X · W1 (10 features, h = 16) here, so
+    # that these small predictions are chunked and threaded.
+    monkeypatch.setattr(_parallel, "PREDICT_CHUNK_WORK", 1000 * 10 * 16)
     methods = {
         "predict": classifier.predict,
         "predict_proba": classifier.predict_proba,
@@ -173,8 +178,8 @@ def test_threads_sharing_a_fitted_model_get_sequential_results(large_models, chu
     assert _blas_threads() == blas_outside
     assert _parallel._limit_depth == 0
     # Every call split the rows into chunks, spread over the thread budget.
-    n_chunks = -(-N_LARGE // _parallel.chunk_rows(N_LARGE))
-    assert n_chunks > 2
+    n_chunks = -(-N_LARGE // _parallel.predict_chunk_rows(N_LARGE, 10, 16))
+    assert n_chunks == 9
     assert chunk_calls and all(n == n_chunks for _, n in chunk_calls)
     if budget > 1 and (joblib.cpu_count() or 1) > 1:
         assert all(n_threads == 2 for n_threads, _ in chunk_calls)
@@ -252,3 +257,32 @@ def test_blas_is_held_at_one_thread_inside_fit_and_predict(monkeypatch):
     assert len(seen) > 2
     assert all(counts == [1] * len(counts) for counts in seen)
     assert _parallel._limit_depth == 0
+
+
+@pytest.mark.parametrize(
+    "n_rows, n_features, hidden_size",
+    [(1, 3, 2), (10, 100, 64), (9000, 10, 16), (10_000, 100, 64), (10_000, 100, 256),
+     (200_000, 100, 64), (1_000_003, 784, 512)],
+)
+def test_prediction_chunks_cover_the_rows_evenly_in_bounded_work(
+    n_rows, n_features, hidden_size
+):
+    rows = _parallel.predict_chunk_rows(n_rows, n_features, hidden_size)
+    n_chunks = -(-n_rows // rows)
+    # Never more chunks than the gradient pass cuts, and near-equal ones.
+    assert 1 <= n_chunks <= -(-n_rows // _parallel.chunk_rows(n_rows))
+    assert n_rows - (n_chunks - 1) * rows > 0
+    assert n_rows - (n_chunks - 1) * rows >= rows - n_chunks
+    # Within the work bound, unless the chunk count is at its cap.
+    if n_chunks < -(-n_rows // _parallel.chunk_rows(n_rows)):
+        assert rows * n_features * hidden_size <= _parallel.PREDICT_CHUNK_WORK
+
+
+def test_predictions_do_not_depend_on_the_chunking(large_models, monkeypatch):
+    X, classifier, regressor = large_models
+    expected = classifier.predict_proba(X), regressor.predict(X)
+    monkeypatch.setattr(_parallel, "PREDICT_CHUNK_WORK", 1000 * 10 * 16)
+    # 1 chunk by default, 9 here (the most chunk_rows allows)
+    assert -(-N_LARGE // _parallel.predict_chunk_rows(N_LARGE, 10, 16)) == 9
+    np.testing.assert_allclose(classifier.predict_proba(X), expected[0], rtol=1e-12)
+    np.testing.assert_allclose(regressor.predict(X), expected[1], rtol=1e-12)
