@@ -717,7 +717,13 @@ def _model(estimator):
 
 
 def _call_block(X, model, name):
-    return getattr(model, name)(X)
+    method = getattr(model, name)
+    if X.shape[0] == 0:
+        # A block a filter left empty (chunks like (0, 1, 1, 0)): an empty
+        # result of the method's dtype and width, not scikit-learn's error
+        # about 0 samples.
+        return method(np.zeros((1, X.shape[1]), X.dtype))[:0]
+    return method(X)
 
 
 def _blockwise(name):

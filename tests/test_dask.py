@@ -313,6 +313,25 @@ def test_prediction_is_blockwise_and_equals_local(client, Estimator, data):
     assert score == pytest.approx(est.score(X, y, sample_weight=weights), rel=1e-12)
 
 
+@pytest.mark.parametrize("Estimator", [BackpropClassifier, BackpropRegressor])
+def test_prediction_on_blocks_a_filter_left_empty(client, Estimator):
+    # X[mask].compute_chunk_sizes() often has blocks of 0 rows; each gives an
+    # empty piece of the result, not scikit-learn's "0 sample(s)" error.
+    binary = Estimator is BackpropClassifier
+    X, y = _classification(n_classes=2) if binary else _regression()
+    est = Estimator(hidden_size=5, max_iter=5, random_state=0).fit(X, y)
+    n = len(X)
+    chunks = ((0, n // 2, 0, n - n // 2, 0), (X.shape[1],))
+    X_dask = da.from_array(X, chunks=chunks)
+    assert 0 in X_dask.chunks[0]
+    for name in ["predict", "predict_proba", "predict_log_proba", "decision_function"]:
+        if hasattr(est, name):
+            result = getattr(est, name)(X_dask).compute()
+            assert_allclose(result, getattr(est, name)(X), rtol=1e-12, err_msg=name)
+    y_dask = da.from_array(y, chunks=chunks[:1] + tuple((s,) for s in y.shape[1:]))
+    assert est.score(X_dask, y_dask) == pytest.approx(est.score(X, y), rel=1e-12)
+
+
 # ---------------------------------------------------------------------------
 # Data larger than the cluster's memory, generated lazily.
 # ---------------------------------------------------------------------------
