@@ -814,8 +814,9 @@ class BaseBackprop(
         saves a pass over X; otherwise, or when it saw a non-finite value,
         scikit-learn's check runs, with its error message.
         """
-        n_threads = thread_budget()
         with single_threaded_blas(), np.errstate(over="ignore", invalid="ignore"):
+            # Inside the hold, the budget is the one read on entering it.
+            n_threads = thread_budget()
             Z2, inputs_finite = predict_logits(
                 X, self._fitted_params(), self.activation, n_threads
             )

@@ -326,6 +326,9 @@ def predict_logits(X, params, activation, n_threads):
             )
         return finite
 
-    seen = _map_in_order(chunk_logits, range(0, X.shape[0], step), n_threads)
+    starts = range(0, X.shape[0], step)
+    if len(starts) <= 1:  # one chunk: no pool (small inputs, one row at a time)
+        return out, chunk_logits(0)
+    seen = _map_in_order(chunk_logits, starts, n_threads)
     inputs_finite = None if None in seen else all(seen)
     return out, inputs_finite
