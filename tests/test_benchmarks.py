@@ -173,3 +173,32 @@ def test_kernel_benchmark_prints_a_row_per_implementation(capsys):
         assert len(sizes) == 6  # 3 hidden sizes × 2 dtypes
         for line in sizes:
             assert all(float(cell) > 0 for cell in line.split("|")[4:7])
+
+
+def test_overhead_benchmark_prints_its_four_tables(capsys):
+    spec = importlib.util.spec_from_file_location(
+        "bench_overhead", ROOT / "benchmarks" / "bench_overhead.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    saved = (module._classifier.attach_unique, module._parallel.PREDICT_CHUNK_WORK)
+    module.main(["--repeats", "1", "--rows", "2000"])
+    # The variants are switched back on.
+    assert (module._classifier.attach_unique, module._parallel.PREDICT_CHUNK_WORK) == saved
+    out = capsys.readouterr().out
+    sections = out.split("\n## ")[1:]
+    assert len(sections) == 4
+    for section in sections:
+        rows = [line for line in section.splitlines() if line.startswith("| ")]
+        body = [line for line in rows[1:] if not line.startswith("|---")]
+        assert body, section
+        for line in body:
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            numbers = [float(cell) for cell in cells if cell.replace(".", "").isdigit()]
+            assert numbers and all(math.isfinite(x) and x > 0 for x in numbers), line
+    latency, labels, _, chunks = sections
+    assert [line.split("|")[1].strip() for line in latency.splitlines()[4:8]] == [
+        "1", "10", "100", "1000"
+    ]
+    assert "| 2 |" in labels and "| 10 |" in labels
+    assert "| prediction chunks | 1 |" in chunks  # 100 rows: one chunk
