@@ -193,7 +193,7 @@ def prediction_chunks(rows, repeats):
     )
     chunks = {
         "prediction chunks": -(
-            -rows // _parallel.predict_chunk_rows(rows, FEATURES, HIDDEN)
+            -rows // _parallel.predict_chunk_rows(rows, FEATURES, HIDDEN, 1)
         ),
         "gradient-pass chunks": -(-rows // _parallel.chunk_rows(rows)),
     }

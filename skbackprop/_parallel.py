@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numpy as np
+import threadpoolctl
 from threadpoolctl import ThreadpoolController
 
 from . import _kernels, _network
@@ -59,34 +60,44 @@ def chunk_rows(n_rows):
     return min(rows, CHUNK_ROWS)
 
 
-#: Multiply-adds of ``X · W1`` in a chunk of a prediction, at most, unless
-#: that would make more chunks than :func:`chunk_rows` does. Each chunk has a
-#: fixed cost (a task for the pool, its slice, its call): with 16 chunks,
-#: predicting 10,000 rows with h = 64 took 1.4x as long as with two.
-PREDICT_CHUNK_WORK = 2**25
+#: The most work in a chunk of a prediction, in multiply-adds (about 2-5 ms
+#: on one core), unless that would make more chunks than :func:`chunk_rows`
+#: does. Each chunk has a fixed cost (a task for the pool, its slice, its
+#: call): predict_proba on 10,000 rows with h = 64 took 6.1 ms in 10 chunks
+#: and 5.8 ms in 2 (``benchmarks/bench_overhead.py``).
+PREDICT_CHUNK_WORK = 2**26
+#: What one σ costs, counted in multiply-adds: in ``bench_kernels.py`` a
+#: compiled σ took as long as 38 (float32) to 53 (float64) of the
+#: multiply-adds of ``X · W1``. Without it, few features (d = 2, say) would
+#: make a large prediction one chunk, on one thread.
+SIGMOID_COST = 48
 
 
-def predict_chunk_rows(n_rows, n_features, hidden_size):
+def predict_chunk_rows(n_rows, n_features, hidden_size, n_outputs):
     """Rows per chunk for predicting ``n_rows`` rows.
 
     As few equal chunks as keep each within :data:`PREDICT_CHUNK_WORK`
-    multiply-adds, and no more than :func:`chunk_rows` makes. Rows are
-    predicted independently, so unlike the gradient sums nothing depends on
-    the chunking; it depends on the shapes only, never on the threads.
+    (a row costs ``hidden_size · (n_features + n_outputs + SIGMOID_COST)``),
+    and no more than :func:`chunk_rows` makes. Rows are predicted
+    independently, so unlike the gradient sums nothing depends on the
+    chunking; it depends on the shapes only, never on the threads.
 
     Examples
     --------
     >>> from skbackprop._parallel import predict_chunk_rows
-    >>> predict_chunk_rows(10, 100, 64), predict_chunk_rows(10_000, 100, 64)
+    >>> predict_chunk_rows(10, 100, 64, 1), predict_chunk_rows(10_000, 100, 64, 1)
     (10, 5000)
-    >>> predict_chunk_rows(200_000, 100, 64)  # as chunk_rows: 25 chunks
+    >>> predict_chunk_rows(300_000, 2, 50, 1)  # few features: still 12 chunks
+    25000
+    >>> predict_chunk_rows(200_000, 100, 64, 1)  # as chunk_rows: 25 chunks
     8000
     """
+    row_work = hidden_size * (n_features + n_outputs + SIGMOID_COST)
     n_chunks = min(
-        -(-n_rows // chunk_rows(n_rows)),
-        -(-n_rows * n_features * hidden_size // PREDICT_CHUNK_WORK),
+        -(-n_rows // max(chunk_rows(n_rows), 1)),
+        -(-n_rows * row_work // PREDICT_CHUNK_WORK),
     )
-    return -(-n_rows // max(n_chunks, 1))
+    return max(-(-n_rows // max(n_chunks, 1)), 1)
 
 
 _executor = None
@@ -162,12 +173,11 @@ def single_threaded_blas():
     global _limit_depth, _limit_saved, _budget_saved
     with _limit_lock:
         if _limit_depth == 0:
-            # What threadpool_limits(1) does, without building its controller
-            # objects each time (about 60 us, a sixth of a small predict).
+            # What threadpool_limits(1) does, without building its
+            # bookkeeping objects each time (benchmarks/bench_overhead.py).
             _limit_saved = _blas_thread_counts()
             _budget_saved = _budget(_limit_saved)
-            for lib, _ in _limit_saved:
-                lib.set_num_threads(1)
+            _set_blas_threads((lib, 1) for lib, _ in _limit_saved)
         _limit_depth += 1
     try:
         yield
@@ -175,9 +185,30 @@ def single_threaded_blas():
         with _limit_lock:
             _limit_depth -= 1
             if _limit_depth == 0:
-                for lib, n_threads in _limit_saved:
-                    lib.set_num_threads(n_threads)
+                _set_blas_threads(_limit_saved)
                 _limit_saved = ()
+
+
+#: threadpoolctl >= 3.6 lets one Python thread at a time set OpenBLAS's
+#: process-wide pool size (the first to try, until it clears its claim) and
+#: silently ignores the others; ``with threadpool_limits`` clears the claim on
+#: leaving. Our hold is set by the first thread to enter and restored by the
+#: last to leave, often another one: each change claims and releases.
+_clear_blas_claim = getattr(
+    getattr(threadpoolctl, "OpenBLASController", None), "clear_controlling_thread", None
+)
+
+
+def _set_blas_threads(thread_counts):
+    """Set each (library controller, count); the caller holds _limit_lock."""
+    if _clear_blas_claim is not None:
+        _clear_blas_claim(force=True)  # a claim left by some other thread
+    try:
+        for lib, n_threads in thread_counts:
+            lib.set_num_threads(n_threads)
+    finally:
+        if _clear_blas_claim is not None:
+            _clear_blas_claim()
 
 
 def _imap_in_order(function, items, n_threads):
@@ -305,7 +336,7 @@ def predict_logits(X, params, activation, n_threads):
         some chunk went through NumPy, which does not check.
     """
     out = np.empty((X.shape[0], params.b2.shape[0]), np.result_type(X, params.W1))
-    step = predict_chunk_rows(X.shape[0], *params.W1.shape)
+    step = predict_chunk_rows(X.shape[0], *params.W1.shape, params.W2.shape[1])
     rows = min(_network.block_rows(params.W1.shape[1], out.dtype), step)
     workspaces = {}  # one per thread for this call: fresh memory per chunk
     # cost page faults, which threads take one at a time

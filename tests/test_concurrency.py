@@ -11,6 +11,7 @@
 * Afterwards BLAS's thread count (threadpoolctl) is what it was.
 """
 
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
@@ -153,9 +154,9 @@ def test_threads_sharing_a_fitted_model_get_sequential_results(
     large_models, chunk_calls, budget, monkeypatch
 ):
     X, classifier, regressor = large_models
-    # Chunks of at most 1000 rows of X · W1 (10 features, h = 16) here, so
-    # that these small predictions are chunked and threaded.
-    monkeypatch.setattr(_parallel, "PREDICT_CHUNK_WORK", 1000 * 10 * 16)
+    # As many chunks as chunk_rows allows (9 here), so that these small
+    # predictions are chunked and threaded.
+    monkeypatch.setattr(_parallel, "PREDICT_CHUNK_WORK", 1)
     methods = {
         "predict": classifier.predict,
         "predict_proba": classifier.predict_proba,
@@ -178,7 +179,7 @@ def test_threads_sharing_a_fitted_model_get_sequential_results(
     assert _blas_threads() == blas_outside
     assert _parallel._limit_depth == 0
     # Every call split the rows into chunks, spread over the thread budget.
-    n_chunks = -(-N_LARGE // _parallel.predict_chunk_rows(N_LARGE, 10, 16))
+    n_chunks = -(-N_LARGE // _parallel.predict_chunk_rows(N_LARGE, 10, 16, 3))
     assert n_chunks == 9
     assert chunk_calls and all(n == n_chunks for _, n in chunk_calls)
     if budget > 1 and (joblib.cpu_count() or 1) > 1:
@@ -261,13 +262,16 @@ def test_blas_is_held_at_one_thread_inside_fit_and_predict(monkeypatch):
 
 @pytest.mark.parametrize(
     "n_rows, n_features, hidden_size",
-    [(1, 3, 2), (10, 100, 64), (9000, 10, 16), (10_000, 100, 64), (10_000, 100, 256),
-     (200_000, 100, 64), (1_000_003, 784, 512)],
+    [(0, 3, 2), (1, 3, 2), (10, 100, 64), (9000, 10, 16), (10_000, 100, 64),
+     (10_000, 100, 256), (200_000, 100, 64), (300_000, 2, 50), (1_000_003, 784, 512)],
 )
 def test_prediction_chunks_cover_the_rows_evenly_in_bounded_work(
     n_rows, n_features, hidden_size
 ):
-    rows = _parallel.predict_chunk_rows(n_rows, n_features, hidden_size)
+    rows = _parallel.predict_chunk_rows(n_rows, n_features, hidden_size, 1)
+    if n_rows == 0:
+        assert rows >= 1  # a valid step for range()
+        return
     n_chunks = -(-n_rows // rows)
     # Never more chunks than the gradient pass cuts, and near-equal ones.
     assert 1 <= n_chunks <= -(-n_rows // _parallel.chunk_rows(n_rows))
@@ -275,14 +279,85 @@ def test_prediction_chunks_cover_the_rows_evenly_in_bounded_work(
     assert n_rows - (n_chunks - 1) * rows >= rows - n_chunks
     # Within the work bound, unless the chunk count is at its cap.
     if n_chunks < -(-n_rows // _parallel.chunk_rows(n_rows)):
-        assert rows * n_features * hidden_size <= _parallel.PREDICT_CHUNK_WORK
+        row_work = hidden_size * (n_features + 1 + _parallel.SIGMOID_COST)
+        assert rows * row_work <= _parallel.PREDICT_CHUNK_WORK
 
 
 def test_predictions_do_not_depend_on_the_chunking(large_models, monkeypatch):
     X, classifier, regressor = large_models
     expected = classifier.predict_proba(X), regressor.predict(X)
-    monkeypatch.setattr(_parallel, "PREDICT_CHUNK_WORK", 1000 * 10 * 16)
-    # 1 chunk by default, 9 here (the most chunk_rows allows)
-    assert -(-N_LARGE // _parallel.predict_chunk_rows(N_LARGE, 10, 16)) == 9
+    assert _parallel.predict_chunk_rows(N_LARGE, 10, 16, 1) == N_LARGE  # 1 chunk
+    monkeypatch.setattr(_parallel, "PREDICT_CHUNK_WORK", 1)
+    # 9 chunks here, the most chunk_rows allows
+    assert -(-N_LARGE // _parallel.predict_chunk_rows(N_LARGE, 10, 16, 1)) == 9
     np.testing.assert_allclose(classifier.predict_proba(X), expected[0], rtol=1e-12)
     np.testing.assert_allclose(regressor.predict(X), expected[1], rtol=1e-12)
+
+
+def test_blas_hold_works_whichever_threads_enter_and_leave():
+    # threadpoolctl >= 3.6 obeys one Python thread at a time when setting
+    # OpenBLAS's pool: the hold must still reach 1 in a thread that is not
+    # the first to have set it, and be restored by whichever thread leaves
+    # last.
+    with threadpool_limits(limits=2, user_api="blas"):
+        _check_hold_from_several_threads()
+
+
+def _check_hold_from_several_threads():
+    start = _blas_threads()
+    assert all(n_threads == 2 for _, n_threads in start)
+    inside_hold = []
+
+    def counts():
+        return [n_threads for _, n_threads in _blas_threads()]
+
+    # A: a live thread has used the hold; the main thread holds next.
+    used, stop = threading.Event(), threading.Event()
+
+    def first_user():
+        with _parallel.single_threaded_blas():
+            pass
+        used.set()
+        stop.wait(30)
+
+    worker = threading.Thread(target=first_user)
+    worker.start()
+    used.wait(30)
+    with _parallel.single_threaded_blas():
+        inside_hold.append(counts())
+    assert _blas_threads() == start
+    stop.set()
+    worker.join()
+
+    # B: overlapping holds; the thread that set the limit leaves first.
+    entered, main_entered, left, stop = (threading.Event() for _ in range(4))
+
+    def overlapping():
+        with _parallel.single_threaded_blas():
+            entered.set()
+            main_entered.wait(30)
+            inside_hold.append(counts())
+        left.set()
+        stop.wait(30)
+
+    worker = threading.Thread(target=overlapping)
+    worker.start()
+    entered.wait(30)
+    with _parallel.single_threaded_blas():
+        main_entered.set()
+        left.wait(30)
+        inside_hold.append(counts())
+    assert _blas_threads() == start  # restored though another thread set it
+    assert _parallel._limit_depth == 0
+    stop.set()
+    worker.join()
+    assert _blas_threads() == start
+    assert len(inside_hold) == 3
+    assert all(c == [1] * len(c) for c in inside_hold), inside_hold
+
+
+def test_few_features_still_make_several_prediction_chunks():
+    # Counting only X · W1's multiply-adds, 300,000 rows with d = 2 would be
+    # one chunk on one thread, though its 15 million σ take tens of ms.
+    rows = _parallel.predict_chunk_rows(300_000, 2, 50, 1)
+    assert -(-300_000 // rows) >= 4
