@@ -193,7 +193,10 @@ def prediction_chunks(rows, repeats):
     )
     chunks = {
         "prediction chunks": -(
-            -rows // _parallel.predict_chunk_rows(rows, FEATURES, HIDDEN, 1)
+            -rows
+            // _parallel.predict_chunk_rows(
+                rows, FEATURES, HIDDEN, 1, _parallel.thread_budget()
+            )
         ),
         "gradient-pass chunks": -(-rows // _parallel.chunk_rows(rows)),
     }

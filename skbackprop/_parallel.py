@@ -66,6 +66,10 @@ def chunk_rows(n_rows):
 #: call): predict_proba on 10,000 rows with h = 64 took 6.1 ms in 10 chunks
 #: and 5.8 ms in 2 (``benchmarks/bench_overhead.py``).
 PREDICT_CHUNK_WORK = 2**26
+#: The least work worth a thread of its own, in multiply-adds (about
+#: 0.3-0.6 ms, several times a chunk's fixed cost): work is spread over up
+#: to one chunk per thread of the budget, each with at least this much.
+PREDICT_THREAD_WORK = 2**23
 #: What one σ costs, counted in multiply-adds: in ``bench_kernels.py`` a
 #: compiled σ took as long as 38 (float32) to 53 (float64) of the
 #: multiply-adds of ``X · W1``. Without it, few features (d = 2, say) would
@@ -73,30 +77,33 @@ PREDICT_CHUNK_WORK = 2**26
 SIGMOID_COST = 48
 
 
-def predict_chunk_rows(n_rows, n_features, hidden_size, n_outputs):
-    """Rows per chunk for predicting ``n_rows`` rows.
+def predict_chunk_rows(n_rows, n_features, hidden_size, n_outputs, n_threads=1):
+    """Rows per chunk for predicting ``n_rows`` rows on ``n_threads`` threads.
 
-    As few equal chunks as keep each within :data:`PREDICT_CHUNK_WORK`
-    (a row costs ``hidden_size · (n_features + n_outputs + SIGMOID_COST)``),
-    and no more than :func:`chunk_rows` makes. Rows are predicted
-    independently, so unlike the gradient sums nothing depends on the
-    chunking; it depends on the shapes only, never on the threads.
+    Equal chunks, as few as keep each within :data:`PREDICT_CHUNK_WORK` (a
+    row costs ``hidden_size · (n_features + n_outputs + SIGMOID_COST)``
+    multiply-adds) but at least one per thread while each holds
+    :data:`PREDICT_THREAD_WORK`, and never more than :func:`chunk_rows`
+    makes. Rows are predicted independently, so unlike the gradient sums'
+    the results do not depend on the chunking, nor on the threads.
 
     Examples
     --------
     >>> from skbackprop._parallel import predict_chunk_rows
     >>> predict_chunk_rows(10, 100, 64, 1), predict_chunk_rows(10_000, 100, 64, 1)
     (10, 5000)
+    >>> predict_chunk_rows(10_000, 100, 64, 1, n_threads=8)  # a chunk per thread
+    1250
     >>> predict_chunk_rows(300_000, 2, 50, 1)  # few features: still 12 chunks
     25000
     >>> predict_chunk_rows(200_000, 100, 64, 1)  # as chunk_rows: 25 chunks
     8000
     """
-    row_work = hidden_size * (n_features + n_outputs + SIGMOID_COST)
-    n_chunks = min(
-        -(-n_rows // max(chunk_rows(n_rows), 1)),
-        -(-n_rows * row_work // PREDICT_CHUNK_WORK),
+    work = n_rows * hidden_size * (n_features + n_outputs + SIGMOID_COST)
+    n_chunks = max(
+        -(-work // PREDICT_CHUNK_WORK), min(n_threads, work // PREDICT_THREAD_WORK)
     )
+    n_chunks = min(n_chunks, -(-n_rows // max(chunk_rows(n_rows), 1)))
     return max(-(-n_rows // max(n_chunks, 1)), 1)
 
 
@@ -336,7 +343,9 @@ def predict_logits(X, params, activation, n_threads):
         some chunk went through NumPy, which does not check.
     """
     out = np.empty((X.shape[0], params.b2.shape[0]), np.result_type(X, params.W1))
-    step = predict_chunk_rows(X.shape[0], *params.W1.shape, params.W2.shape[1])
+    step = predict_chunk_rows(
+        X.shape[0], *params.W1.shape, params.W2.shape[1], n_threads
+    )
     rows = min(_network.block_rows(params.W1.shape[1], out.dtype), step)
     workspaces = {}  # one per thread for this call: fresh memory per chunk
     # cost page faults, which threads take one at a time

@@ -265,10 +265,11 @@ def test_blas_is_held_at_one_thread_inside_fit_and_predict(monkeypatch):
     [(0, 3, 2), (1, 3, 2), (10, 100, 64), (9000, 10, 16), (10_000, 100, 64),
      (10_000, 100, 256), (200_000, 100, 64), (300_000, 2, 50), (1_000_003, 784, 512)],
 )
+@pytest.mark.parametrize("n_threads", [1, 2, 8])
 def test_prediction_chunks_cover_the_rows_evenly_in_bounded_work(
-    n_rows, n_features, hidden_size
+    n_rows, n_features, hidden_size, n_threads
 ):
-    rows = _parallel.predict_chunk_rows(n_rows, n_features, hidden_size, 1)
+    rows = _parallel.predict_chunk_rows(n_rows, n_features, hidden_size, 1, n_threads)
     if n_rows == 0:
         assert rows >= 1  # a valid step for range()
         return
@@ -354,6 +355,17 @@ def _check_hold_from_several_threads():
     assert _blas_threads() == start
     assert len(inside_hold) == 3
     assert all(c == [1] * len(c) for c in inside_hold), inside_hold
+
+
+def test_prediction_work_is_shared_by_the_threads_when_each_gets_enough():
+    def n_chunks(n_rows, n_threads):
+        return -(-n_rows // _parallel.predict_chunk_rows(n_rows, 100, 64, 1, n_threads))
+
+    # 10,000 rows: 2 chunks by the work bound; one per thread on 8 threads.
+    assert [n_chunks(10_000, t) for t in (1, 2, 8)] == [2, 2, 8]
+    # Too little for a thread each: 5,000 rows on 32 threads, 1,000 on 8.
+    assert 1 < n_chunks(5_000, 32) < 32
+    assert n_chunks(1_000, 8) == 1
 
 
 def test_few_features_still_make_several_prediction_chunks():
