@@ -107,6 +107,9 @@ def predict_chunk_rows(n_rows, n_features, hidden_size, n_outputs, n_threads=1):
     return max(-(-n_rows // max(n_chunks, 1)), 1)
 
 
+#: os.cpu_count() reads /sys on Linux (about 10 us a call); the count is fixed.
+_CPU_COUNT = os.cpu_count() or 1
+
 _executor = None
 _executor_lock = threading.Lock()
 _blas = None
@@ -130,9 +133,6 @@ def _get_executor():
             )
         return _executor
 
-
-#: os.cpu_count() reads /sys on Linux (10 us a call); the count is fixed.
-_CPU_COUNT = os.cpu_count() or 1
 
 _limit_lock = threading.Lock()
 _limit_depth = 0
