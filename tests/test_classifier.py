@@ -69,9 +69,7 @@ def test_probabilities_are_strictly_inside_0_1_and_sum_to_one(iris):
     log_proba = est.predict_log_proba(X_far)
     assert np.all(np.isfinite(log_proba))
     np.testing.assert_allclose(np.exp(log_proba), proba)
-    np.testing.assert_array_equal(
-        est.classes_[proba.argmax(axis=1)], est.predict(X_far)
-    )
+    np.testing.assert_array_equal(est.classes_[proba.argmax(axis=1)], est.predict(X_far))
 
 
 def test_binary_log_proba_is_computed_from_logits_without_minus_inf():
@@ -101,9 +99,7 @@ def test_float32_probabilities_are_strictly_inside_0_1(iris):
 
 def test_single_class_is_a_clear_error(iris):
     X, _ = iris
-    with pytest.raises(
-        ValueError, match="number of classes has to be greater than one"
-    ):
+    with pytest.raises(ValueError, match="number of classes has to be greater than one"):
         BackpropClassifier().fit(X, np.zeros(len(X)))
 
 
