@@ -60,15 +60,15 @@ def chunk_rows(n_rows):
     return min(rows, CHUNK_ROWS)
 
 
-#: The most work in a chunk of a prediction, in multiply-adds (about 2-5 ms
-#: on one core), unless that would make more chunks than :func:`chunk_rows`
-#: does. Each chunk has a fixed cost (a task for the pool, its slice, its
-#: call): predict_proba on 10,000 rows with h = 64 took 6.1 ms in 10 chunks
-#: and 5.8 ms in 2 (``benchmarks/bench_overhead.py``).
+#: The most work in a chunk of a prediction, in multiply-adds, unless that
+#: would make more chunks than :func:`chunk_rows` does. Each chunk has a
+#: fixed cost (a task for the pool, its slice, its call): predict_proba on
+#: 10,000 rows with h = 64 took 6.1 ms in 10 chunks and 5.8 ms in 2
+#: (``benchmarks/bench_overhead.py``).
 PREDICT_CHUNK_WORK = 2**26
-#: The least work worth a thread of its own, in multiply-adds (about
-#: 0.3-0.6 ms, several times a chunk's fixed cost): work is spread over up
-#: to one chunk per thread of the budget, each with at least this much.
+#: The least work worth a thread of its own, in multiply-adds (an eighth
+#: of PREDICT_CHUNK_WORK): work is spread over up to one chunk per thread of
+#: the budget, each with at least this much.
 PREDICT_THREAD_WORK = 2**23
 #: What one σ costs, counted in multiply-adds: in ``bench_kernels.py`` a
 #: compiled σ took as long as 38 (float32) to 53 (float64) of the
@@ -107,7 +107,7 @@ def predict_chunk_rows(n_rows, n_features, hidden_size, n_outputs, n_threads=1):
     return max(-(-n_rows // max(n_chunks, 1)), 1)
 
 
-#: os.cpu_count() reads /sys on Linux (about 10 us a call); the count is fixed.
+#: os.cpu_count() reads /sys on Linux on every call; the count is fixed.
 _CPU_COUNT = os.cpu_count() or 1
 
 _executor = None
