@@ -36,6 +36,7 @@ from ._callbacks import CallbackMixin
 from ._parallel import (
     CHUNK_ROWS,
     GradientEngine,
+    minibatch_team,
     predict_logits,
     single_threaded_blas,
     thread_budget,
@@ -563,22 +564,25 @@ class BaseBackprop(
                 None if sample_weight is None else np.empty(batch_size, X.dtype),
             )
         if self.activation == "sigmoid" and batch_size <= CHUNK_ROWS:
-            # The same loop in one compiled call (batches larger than a chunk
-            # are spread over threads below instead).
-            epoch = _kernels.minibatch_epoch(
-                X,
-                Y,
-                sample_weight,
-                order,
-                batch_size,
-                state.params,
-                state.velocities,
-                (self.alpha, self.momentum, self.nesterov, self.l2),
-                out_activation,
-                state.engine.workspace(),
-                state.engine.sums,
-                state.batch_buffers or (None, None, None),
-            )
+            # The same loop in one compiled call, each batch shared by up to
+            # the budget's threads (batches larger than a chunk are spread
+            # over threads below instead).
+            with minibatch_team(state.engine.n_threads, batch_size) as team:
+                epoch = _kernels.minibatch_epoch(
+                    X,
+                    Y,
+                    sample_weight,
+                    order,
+                    batch_size,
+                    state.params,
+                    state.velocities,
+                    (self.alpha, self.momentum, self.nesterov, self.l2),
+                    out_activation,
+                    state.engine.workspace(),
+                    state.engine.sums,
+                    state.batch_buffers or (None, None, None),
+                    team,
+                )
             if epoch is not None:
                 return _epoch_loss(state, *epoch)
         total_loss = 0.0

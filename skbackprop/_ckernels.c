@@ -308,6 +308,147 @@ static sgemm_t sgemm = NULL;
 #define CLANG_NO_CONTRACT
 #endif
 
+/* ---- a team of threads for the parts of a batch ----------------------- */
+
+/*
+ * A mini-batch epoch cuts each batch into parts whose gradient sums are
+ * added in part order (_cpass.h). Helpers, Python threads of skbackprop's
+ * pool each running team_help with the GIL released, and the epoch's own
+ * thread claim the parts of each batch in turn. The epoch's thread never
+ * waits for a helper to arrive, only for the parts a helper has claimed:
+ * a helper that starts late, or never, slows nothing down, and the numbers
+ * do not depend on who did which part.
+ *
+ * The claim word holds the batch's generation in bits 32-63 (never 0 for a
+ * batch), its number of parts in bits 16-31 and the next part to claim in
+ * bits 0-15; a claim is a compare-and-swap of it. The generation keeps a
+ * helper that read the word of one batch from claiming a part of the next.
+ * The epoch's thread writes the batch's description, then publishes the
+ * word (release), which a claim acquires.
+ */
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(_WIN32)
+#define HAVE_TEAM 1
+#include <sched.h>
+#define ATOMIC_LOAD(p) __atomic_load_n(p, __ATOMIC_ACQUIRE)
+#define ATOMIC_STORE(p, v) __atomic_store_n(p, v, __ATOMIC_RELEASE)
+#define ATOMIC_ADD(p, v) __atomic_fetch_add(p, v, __ATOMIC_ACQ_REL)
+#define ATOMIC_CAS(p, expected, desired)                                              \
+    __atomic_compare_exchange_n(p, expected, desired, 0, __ATOMIC_ACQ_REL,            \
+                                __ATOMIC_ACQUIRE)
+#if defined(__x86_64__) || defined(__i386__)
+#define CPU_RELAX() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define CPU_RELAX() __asm__ __volatile__("yield")
+#else
+#define CPU_RELAX() ((void)0)
+#endif
+#else
+#define HAVE_TEAM 0
+#endif
+
+typedef struct {
+    uint64_t claim;
+    char pad1[56]; /* the claim word and the counters on separate cache lines */
+    int parts_done; /* parts helpers finished in this generation */
+    int stop;
+    long helper_parts; /* parts helpers did in all (team_helper_parts) */
+    char pad2[48];
+    void (*work)(void *job, int part); /* set before the first generation */
+    void *job;
+} Team;
+
+/* Spin a while, then let other threads run: waits are usually a few
+   microseconds (a batch's step), but a core may be shared. */
+#define SPINS_BEFORE_YIELD 4096
+
+#if HAVE_TEAM
+static void
+relax(unsigned *spins)
+{
+    if (*spins < SPINS_BEFORE_YIELD) {
+        ++*spins;
+        CPU_RELAX();
+    }
+    else {
+        sched_yield();
+    }
+}
+
+/* Claims the next part of generation `generation`; 0 when none is left. */
+static int
+team_claim(Team *team, uint64_t generation, int *part)
+{
+    uint64_t word = ATOMIC_LOAD(&team->claim);
+    for (;;) {
+        uint64_t next = word & 0xffff, count = (word >> 16) & 0xffff;
+        if (word >> 32 != generation || next >= count)
+            return 0;
+        if (ATOMIC_CAS(&team->claim, &word, word + 1)) {
+            *part = (int)next;
+            return 1;
+        }
+    }
+}
+
+/* A helper: does parts until the team is stopped. */
+static void
+team_help(Team *team)
+{
+    unsigned spins = 0;
+    while (!ATOMIC_LOAD(&team->stop)) {
+        uint64_t generation = ATOMIC_LOAD(&team->claim) >> 32;
+        int part;
+        if (generation != 0 && team_claim(team, generation, &part)) {
+            team->work(team->job, part);
+            __atomic_fetch_add(&team->helper_parts, 1, __ATOMIC_RELAXED);
+            ATOMIC_ADD(&team->parts_done, 1);
+            spins = 0;
+        }
+        else {
+            relax(&spins);
+        }
+    }
+}
+#endif
+
+/* work(job, part) for each of the `count` parts of generation `generation`
+   (not 0), on the team's threads and this one; returns when all are done. */
+static void
+team_run(Team *team, uint32_t generation, int count, void (*work)(void *, int), void *job)
+{
+#if HAVE_TEAM
+    if (team != NULL && count > 1 && generation != 0) {
+        team->work = work, team->job = job;
+        __atomic_store_n(&team->parts_done, 0, __ATOMIC_RELAXED);
+        ATOMIC_STORE(&team->claim, (uint64_t)generation << 32 | (uint64_t)count << 16);
+        int part, mine = 0;
+        while (team_claim(team, generation, &part)) {
+            work(job, part);
+            mine++;
+        }
+        unsigned spins = 0;
+        while (ATOMIC_LOAD(&team->parts_done) + mine < count)
+            relax(&spins);
+        return;
+    }
+#endif
+    for (int part = 0; part < count; part++)
+        work(job, part);
+}
+
+/* How many parts a batch of r rows is cut into: the largest power of two
+   (so that 2, 4 or 8 threads get even shares) that leaves each part at least
+   part_rows rows, at most max_parts. _kernels.minibatch_parts computes the
+   same. */
+static Py_ssize_t
+batch_parts(Py_ssize_t r, Py_ssize_t part_rows, Py_ssize_t max_parts)
+{
+    Py_ssize_t parts = 1;
+    while (parts * 2 <= max_parts && r / (parts * 2) >= part_rows)
+        parts *= 2;
+    return parts;
+}
+
 /* The output activations, numbered as _kernels.OUTPUT_KINDS numbers them. */
 enum { OUT_SIGMOID = 0, OUT_SOFTMAX = 1, OUT_IDENTITY = 2 };
 
@@ -741,23 +882,90 @@ take_order(BufferSet *set, PyObject *obj, Py_ssize_t m)
     return rows;
 }
 
+/* The team's Python side: a capsule, so that it lives until its last
+   helper has let go of it, even a helper that only starts after the epoch. */
+#define TEAM_NAME "skbackprop._ckernels.Team"
+#define MAX_PARTS 64
+
+static void
+team_free(PyObject *capsule)
+{
+    PyMem_RawFree(PyCapsule_GetPointer(capsule, TEAM_NAME));
+}
+
+static PyObject *
+py_team_new(PyObject *self, PyObject *args)
+{
+    Team *team = PyMem_RawCalloc(1, sizeof(Team));
+    if (team == NULL)
+        return PyErr_NoMemory();
+    PyObject *capsule = PyCapsule_New(team, TEAM_NAME, team_free);
+    if (capsule == NULL)
+        PyMem_RawFree(team);
+    return capsule;
+}
+
+static PyObject *
+py_team_help(PyObject *self, PyObject *capsule)
+{
+    Team *team = PyCapsule_GetPointer(capsule, TEAM_NAME);
+    if (team == NULL)
+        return NULL;
+#if HAVE_TEAM
+    Py_BEGIN_ALLOW_THREADS
+    team_help(team);
+    Py_END_ALLOW_THREADS
+#endif
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+py_team_stop(PyObject *self, PyObject *capsule)
+{
+    Team *team = PyCapsule_GetPointer(capsule, TEAM_NAME);
+    if (team == NULL)
+        return NULL;
+#if HAVE_TEAM
+    ATOMIC_STORE(&team->stop, 1);
+#endif
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+py_team_helper_parts(PyObject *self, PyObject *capsule)
+{
+    Team *team = PyCapsule_GetPointer(capsule, TEAM_NAME);
+    if (team == NULL)
+        return NULL;
+#if HAVE_TEAM
+    return PyLong_FromLong(__atomic_load_n(&team->helper_parts, __ATOMIC_ACQUIRE));
+#else
+    return PyLong_FromLong(0);
+#endif
+}
+
 static PyObject *
 py_minibatch_epoch(PyObject *self, PyObject *args)
 {
     PyObject *X_o, *Y_o, *w_o, *order_o, *params_o, *sums_o, *vel_o, *A1_o, *D1_o, *A2_o;
-    PyObject *Xbuf_o, *Ybuf_o, *wbuf_o, *losses_o, *weights_o;
-    Py_ssize_t m, n, h, k, batch, block;
+    PyObject *Xbuf_o, *Ybuf_o, *wbuf_o, *losses_o, *weights_o, *team_o;
+    Py_ssize_t m, n, h, k, batch, block, part_rows, max_parts;
     int out_kind, nesterov, is_double;
     double alpha, momentum, l2;
-    if (!PyArg_ParseTuple(args, "OOOOO!O!OOOOOOOOOnnnnnnidppdd", &X_o, &Y_o, &w_o,
+    if (!PyArg_ParseTuple(args, "OOOOO!O!OOOOOOOOOnnnnnnidppddnnO", &X_o, &Y_o, &w_o,
                           &order_o, &PyTuple_Type, &params_o, &PyTuple_Type, &sums_o,
                           &vel_o, &A1_o, &D1_o, &A2_o, &Xbuf_o, &Ybuf_o, &wbuf_o,
                           &losses_o, &weights_o, &m, &n, &h, &k, &batch, &block,
-                          &out_kind, &alpha, &nesterov, &is_double, &l2, &momentum))
+                          &out_kind, &alpha, &nesterov, &is_double, &l2, &momentum,
+                          &part_rows, &max_parts, &team_o))
         return NULL;
     if (check_blas_dims(n, h, k, block) < 0)
         return NULL;
-    if (m < 0 || batch < 1 || out_kind < OUT_SIGMOID || out_kind > OUT_IDENTITY ||
+    Team *team = NULL;
+    if (team_o != Py_None && (team = PyCapsule_GetPointer(team_o, TEAM_NAME)) == NULL)
+        return NULL;
+    if (m < 0 || batch < 1 || part_rows < 1 || max_parts < 1 || max_parts > MAX_PARTS ||
+        out_kind < OUT_SIGMOID || out_kind > OUT_IDENTITY ||
         PyTuple_GET_SIZE(params_o) != 4 || PyTuple_GET_SIZE(sums_o) != 4 ||
         (momentum != 0 && (!PyTuple_Check(vel_o) || PyTuple_GET_SIZE(vel_o) != 4))) {
         PyErr_SetString(PyExc_ValueError, "_ckernels: bad arguments to minibatch_epoch");
@@ -771,7 +979,7 @@ py_minibatch_epoch(PyObject *self, PyObject *args)
     void *params[4], *sums[4], *velocities[4] = {NULL, NULL, NULL, NULL};
     BufferSet set = {.count = 0};
     PyObject *result = NULL;
-    double *acc = NULL;
+    void *parts = NULL;
     int has_w = w_o != Py_None, has_order = order_o != Py_None;
     void *X = take_buffer(&set, X_o, 0, product(m, n), size, "X", 0);
     void *Y = X ? take_buffer(&set, Y_o, 0, product(m, k), size, "Y", 0) : NULL;
@@ -815,8 +1023,20 @@ py_minibatch_epoch(PyObject *self, PyObject *args)
                : NULL;
     if (weights == NULL)
         goto done;
-    acc = PyMem_RawMalloc((2 * h + k) * sizeof(double));
-    if (acc == NULL) {
+    /* Parts other than the first have part_block rows of workspace: a batch
+       of several parts has fewer than 2 part_rows rows in each (batch_parts),
+       and at most half of a batch. */
+    Py_ssize_t n_parts = batch_parts(rows, part_rows, max_parts);
+    Py_ssize_t part_block = block;
+    if (part_block > 2 * part_rows)
+        part_block = 2 * part_rows;
+    if (part_block > rows / 2 + 1)
+        part_block = rows / 2 + 1;
+    parts = is_double ? (void *)new_parts_f64(n_parts, n, h, k, part_block, sums[0],
+                                              sums[2], A1, D1, A2)
+                      : (void *)new_parts_f32(n_parts, n, h, k, part_block, sums[0],
+                                              sums[2], A1, D1, A2);
+    if (parts == NULL) {
         PyErr_NoMemory();
         goto done;
     }
@@ -825,20 +1045,20 @@ py_minibatch_epoch(PyObject *self, PyObject *args)
     if (is_double)
         done_batches = minibatch_epoch_f64(
             X, Y, w, order, (double *const *)params, (double *const *)sums,
-            (double *const *)velocities, sizes, A1, D1, A2, Xbuf, Ybuf, wbuf, acc, losses,
-            weights, m, n, h, k, batch, block, out_kind, alpha, momentum, nesterov, l2,
-            0x1p-52, &thread_state);
+            (double *const *)velocities, sizes, parts, Xbuf, Ybuf, wbuf, losses, weights, m,
+            n, h, k, batch, block, part_rows, max_parts, part_block, out_kind, alpha,
+            momentum, nesterov, l2, 0x1p-52, team, &thread_state);
     else
         done_batches = minibatch_epoch_f32(
             X, Y, w, order, (float *const *)params, (float *const *)sums,
-            (float *const *)velocities, sizes, A1, D1, A2, Xbuf, Ybuf, wbuf, acc, losses,
-            weights, m, n, h, k, batch, block, out_kind, alpha, momentum, nesterov, l2,
-            0x1p-23f, &thread_state);
+            (float *const *)velocities, sizes, parts, Xbuf, Ybuf, wbuf, losses, weights, m,
+            n, h, k, batch, block, part_rows, max_parts, part_block, out_kind, alpha,
+            momentum, nesterov, l2, 0x1p-23f, team, &thread_state);
     PyEval_RestoreThread(thread_state);
     if (done_batches >= 0)
         result = PyLong_FromSsize_t(done_batches);
 done:
-    PyMem_RawFree(acc);
+    PyMem_RawFree(parts);
     release_buffers(&set);
     return result;
 }
@@ -847,8 +1067,17 @@ static PyMethodDef methods[] = {
     {"minibatch_epoch", py_minibatch_epoch, METH_VARARGS,
      "minibatch_epoch(X, Y, sample_weight, order, params, sums, velocities, A1, D1, A2, "
      "Xbuf, Ybuf, wbuf, losses, weights, m, n, h, k, batch, block, out_kind, alpha, "
-     "nesterov, is_double, l2, momentum) -> batches done: one epoch of mini-batch "
-     "gradient descent (see _kernels.minibatch_epoch)."},
+     "nesterov, is_double, l2, momentum, part_rows, max_parts, team) -> batches done: "
+     "one epoch of mini-batch gradient descent (see _kernels.minibatch_epoch), each "
+     "batch in parts done by the team's threads (team None: this thread alone)."},
+    {"team_new", py_team_new, METH_NOARGS,
+     "team_new() -> a team for minibatch_epoch, to be stopped with team_stop."},
+    {"team_help", py_team_help, METH_O,
+     "team_help(team): do parts of the team's batches until team_stop (at once when "
+     "TEAM is False)."},
+    {"team_stop", py_team_stop, METH_O, "team_stop(team): let the team's helpers return."},
+    {"team_helper_parts", py_team_helper_parts, METH_O,
+     "team_helper_parts(team) -> how many parts the team's helpers did."},
     {"descent_step", py_descent_step, METH_VARARGS,
      "descent_step(params, grads, velocities, alpha, momentum, nesterov, is_double): "
      "_network.gradient_step (velocities None) or momentum_step, in place."},
@@ -883,7 +1112,9 @@ PyInit__ckernels(void)
     load_blas();
     PyObject *m = PyModule_Create(&module);
     if (m != NULL && (PyModule_AddStringConstant(m, "SIMD", simd) < 0 ||
-                      PyModule_AddObjectRef(m, "BLAS", dgemm ? Py_True : Py_False) < 0)) {
+                      PyModule_AddObjectRef(m, "BLAS", dgemm ? Py_True : Py_False) < 0 ||
+                      PyModule_AddObjectRef(m, "TEAM", HAVE_TEAM ? Py_True : Py_False) < 0 ||
+                      PyModule_AddIntConstant(m, "MAX_PARTS", MAX_PARTS) < 0)) {
         Py_DECREF(m);
         return NULL;
     }

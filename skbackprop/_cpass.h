@@ -105,17 +105,17 @@ FN(output_loss_error)(REAL *A2, const REAL *Y, const REAL *w, const REAL *b2,
 
 /*
  * block_gradient_sums over all m rows of X, in blocks of `block` rows:
- * adds the gradient sums to sW1, sb1, sW2, sb2 and returns the loss sum.
- * A1, D1 (block x h) and A2 (block x k) are the workspace; acc_b1 (2h + k,
- * zeroed) holds double accumulators: b1's, then b2's (acc_b2 = acc_b1 + h),
- * then W2's when k = 1.
+ * adds the W1 gradient sum to sW1 (and W2's to sW2 when k > 1), the others
+ * to the double accumulators acc_b1 (2h + k): b1's, then b2's (acc_b2 =
+ * acc_b1 + h), then W2's when k = 1 (see add_accumulators). Returns the
+ * loss sum. A1, D1 (block x h) and A2 (block x k) are the workspace.
  */
 static double
-FN(gradient_sums)(const REAL *X, const REAL *Y, const REAL *w, const REAL *W1,
-                  const REAL *b1, const REAL *W2, const REAL *b2, REAL *sW1, REAL *sb1,
-                  REAL *sW2, REAL *sb2, REAL *A1, REAL *D1, REAL *A2, double *acc_b1,
-                  double *acc_b2, Py_ssize_t m, Py_ssize_t n, Py_ssize_t h,
-                  Py_ssize_t k, Py_ssize_t block, int out_kind, REAL eps)
+FN(gradient_blocks)(const REAL *X, const REAL *Y, const REAL *w, const REAL *W1,
+                    const REAL *b1, const REAL *W2, const REAL *b2, REAL *sW1, REAL *sW2,
+                    REAL *A1, REAL *D1, REAL *A2, double *acc_b1, double *acc_b2,
+                    Py_ssize_t m, Py_ssize_t n, Py_ssize_t h, Py_ssize_t k,
+                    Py_ssize_t block, int out_kind, REAL eps)
 {
     double loss_sum = 0.0;
     int N = (int)n, H = (int)h, K = (int)k;
@@ -147,6 +147,14 @@ FN(gradient_sums)(const REAL *X, const REAL *Y, const REAL *w, const REAL *W1,
         /* sW1 += Xb^T G1 */
         FN(gemm)('N', 'T', H, N, r, 1, D1, H, Xb, N, 1, sW1, H);
     }
+    return loss_sum;
+}
+
+/* sb1, sb2 (and sW2 when k = 1) += the double accumulators of gradient_blocks */
+static void
+FN(add_accumulators)(const double *acc_b1, const double *acc_b2, REAL *sb1, REAL *sW2,
+                     REAL *sb2, Py_ssize_t h, Py_ssize_t k)
+{
     for (Py_ssize_t j = 0; j < h; j++)
         sb1[j] += (REAL)acc_b1[j];
     if (k == 1)
@@ -154,6 +162,20 @@ FN(gradient_sums)(const REAL *X, const REAL *Y, const REAL *w, const REAL *W1,
             sW2[j] += (REAL)acc_b1[h + k + j];
     for (Py_ssize_t j = 0; j < k; j++)
         sb2[j] += (REAL)acc_b2[j];
+}
+
+/* gradient_blocks and add_accumulators: adds all four gradient sums to sW1,
+   sb1, sW2, sb2; acc_b1 (2h + k) must be zeroed. */
+static double
+FN(gradient_sums)(const REAL *X, const REAL *Y, const REAL *w, const REAL *W1,
+                  const REAL *b1, const REAL *W2, const REAL *b2, REAL *sW1, REAL *sb1,
+                  REAL *sW2, REAL *sb2, REAL *A1, REAL *D1, REAL *A2, double *acc_b1,
+                  double *acc_b2, Py_ssize_t m, Py_ssize_t n, Py_ssize_t h,
+                  Py_ssize_t k, Py_ssize_t block, int out_kind, REAL eps)
+{
+    double loss_sum = FN(gradient_blocks)(X, Y, w, W1, b1, W2, b2, sW1, sW2, A1, D1, A2,
+                                          acc_b1, acc_b2, m, n, h, k, block, out_kind, eps);
+    FN(add_accumulators)(acc_b1, acc_b2, sb1, sW2, sb2, h, k);
     return loss_sum;
 }
 
@@ -265,11 +287,114 @@ FN(squared_norm)(const REAL *W, Py_ssize_t size)
 }
 
 /*
+ * A batch is cut into parts (batch_parts), whose sums are added in part
+ * order, whichever threads did them. Part p works in parts[p]: its W1 (and,
+ * when k > 1, W2) gradient sums, its block workspace and its accumulators
+ * acc (2h + k doubles as in gradient_blocks, then its loss sum). Part 0's
+ * sums and workspace are the caller's.
+ */
+typedef struct {
+    REAL *sW1, *sW2, *A1, *D1, *A2;
+    double *acc;
+} FN(Part);
+
+/* The batch being done, as the parts read it: written by the epoch's thread
+   before it hands the batch to the team (team_run). */
+typedef struct {
+    const REAL *X, *Y, *w;
+    const int64_t *order;
+    REAL *const *params;
+    REAL *Xbuf, *Ybuf, *wbuf;
+    FN(Part) *parts;
+    Py_ssize_t n, h, k, block, start, r, n_parts;
+    int out_kind;
+    REAL eps;
+} FN(Batch);
+
+/* Part `part` of the batch: gathers its rows (into its own rows of Xbuf,
+   Ybuf, wbuf) and computes their gradient sums from zero. */
+static void
+FN(batch_part)(void *job, int part)
+{
+    const FN(Batch) *b = job;
+    const FN(Part) *p = &b->parts[part];
+    Py_ssize_t n = b->n, h = b->h, k = b->k;
+    Py_ssize_t lo = b->r * part / b->n_parts, hi = b->r * (part + 1) / b->n_parts;
+    Py_ssize_t rows = hi - lo, first = b->start + lo;
+    const REAL *Xp = b->X + first * n, *Yp = b->Y + first * k;
+    const REAL *wp = b->w == NULL ? NULL : b->w + first;
+    if (b->order != NULL) {
+        const int64_t *o = b->order + first;
+        FN(take_rows)(b->Xbuf + lo * n, b->X, o, rows, n);
+        FN(take_rows)(b->Ybuf + lo * k, b->Y, o, rows, k);
+        Xp = b->Xbuf + lo * n, Yp = b->Ybuf + lo * k;
+        if (b->w != NULL) {
+            for (Py_ssize_t i = 0; i < rows; i++)
+                b->wbuf[lo + i] = b->w[o[i]];
+            wp = b->wbuf + lo;
+        }
+    }
+    memset(p->sW1, 0, n * h * sizeof(REAL));
+    if (k > 1)
+        memset(p->sW2, 0, h * k * sizeof(REAL));
+    memset(p->acc, 0, (2 * h + k) * sizeof(double));
+    REAL *const *params = b->params;
+    p->acc[2 * h + k] =
+        FN(gradient_blocks)(Xp, Yp, wp, params[0], params[1], params[2], params[3], p->sW1,
+                            p->sW2, p->A1, p->D1, p->A2, p->acc, p->acc + h, rows, n, h, k,
+                            b->block, b->out_kind, b->eps);
+}
+
+/*
+ * The parts of an epoch (see Part): parts[0] on the caller's sums sW1, sW2
+ * and workspace A1, D1, A2 (`block` rows), the other count - 1 in one
+ * allocation with `rows` rows of workspace each; every array on cache lines
+ * of its own, as different threads write them. Free with PyMem_RawFree;
+ * NULL when out of memory.
+ */
+static FN(Part) *
+FN(new_parts)(Py_ssize_t count, Py_ssize_t n, Py_ssize_t h, Py_ssize_t k, Py_ssize_t rows,
+              REAL *sW1, REAL *sW2, REAL *A1, REAL *D1, REAL *A2)
+{
+    enum { LINE = 64 };
+#define LINES(bytes) (((size_t)(bytes) + LINE - 1) / LINE * LINE)
+    size_t acc_bytes = LINES((2 * h + k + 1) * sizeof(double));
+    size_t part_bytes = LINES(n * h * sizeof(REAL)) + LINES(h * k * sizeof(REAL)) +
+                        2 * LINES(rows * h * sizeof(REAL)) + LINES(rows * k * sizeof(REAL));
+    size_t head = LINES(count * sizeof(FN(Part)));
+    FN(Part) *parts =
+        PyMem_RawMalloc(head + LINE + count * acc_bytes + (count - 1) * part_bytes);
+    if (parts == NULL)
+        return NULL;
+    char *next = (char *)(((uintptr_t)parts + head + LINE - 1) / LINE * LINE);
+    for (Py_ssize_t p = 0; p < count; p++) {
+        parts[p].acc = (double *)next;
+        next += acc_bytes;
+        if (p == 0) {
+            parts[0].sW1 = sW1, parts[0].sW2 = sW2;
+            parts[0].A1 = A1, parts[0].D1 = D1, parts[0].A2 = A2;
+            continue;
+        }
+        parts[p].sW1 = (REAL *)next, next += LINES(n * h * sizeof(REAL));
+        parts[p].sW2 = (REAL *)next, next += LINES(h * k * sizeof(REAL));
+        parts[p].A1 = (REAL *)next, next += LINES(rows * h * sizeof(REAL));
+        parts[p].D1 = (REAL *)next, next += LINES(rows * h * sizeof(REAL));
+        parts[p].A2 = (REAL *)next, next += LINES(rows * k * sizeof(REAL));
+    }
+#undef LINES
+    return parts;
+}
+
+/*
  * One epoch of mini-batch gradient descent: skbackprop._base's
  * _run_mini_batches and _step with _network.finish_gradients and
  * descent_step, in one call. Batch b is the rows order[b * batch ...] of X
  * (or the consecutive rows when order is NULL), gathered into Xbuf, Ybuf,
- * wbuf. For each batch taken, losses[b] is its loss before its step and
+ * wbuf. Its rows are cut into batch_parts parts (at least part_rows rows
+ * each, at most max_parts, rows of `part_block` rows in blocks when there
+ * are several), done by the team's threads (or by this one alone when team
+ * is NULL) and added in part order: the same numbers on any number of
+ * threads. For each batch taken, losses[b] is its loss before its step and
  * weights[b] its size or weight sum; a batch of weight 0 is skipped
  * (weights[b] = 0). Stops after a batch whose loss is not finite. Returns
  * the number of batches done, or -1 when a signal handler raised (every
@@ -279,14 +404,18 @@ FN(squared_norm)(const REAL *W, Py_ssize_t size)
 static Py_ssize_t
 FN(minibatch_epoch)(const REAL *X, const REAL *Y, const REAL *w, const int64_t *order,
                     REAL *const params[4], REAL *const sums[4], REAL *const velocities[4],
-                    const Py_ssize_t sizes[4], REAL *A1, REAL *D1, REAL *A2, REAL *Xbuf,
-                    REAL *Ybuf, REAL *wbuf, double *acc, double *losses, double *weights,
-                    Py_ssize_t m, Py_ssize_t n, Py_ssize_t h, Py_ssize_t k,
-                    Py_ssize_t batch, Py_ssize_t block, int out_kind, double alpha,
-                    double momentum, int nesterov, double l2, REAL eps,
+                    const Py_ssize_t sizes[4], FN(Part) *parts, REAL *Xbuf, REAL *Ybuf,
+                    REAL *wbuf, double *losses, double *weights, Py_ssize_t m,
+                    Py_ssize_t n, Py_ssize_t h, Py_ssize_t k, Py_ssize_t batch,
+                    Py_ssize_t block, Py_ssize_t part_rows, Py_ssize_t max_parts,
+                    Py_ssize_t part_block, int out_kind, double alpha, double momentum,
+                    int nesterov, double l2, REAL eps, Team *team,
                     PyThreadState **thread_state)
 {
-    Py_ssize_t done = 0;
+    FN(Batch) job = {.X = X, .Y = Y, .w = w, .order = order, .params = params,
+                     .Xbuf = Xbuf, .Ybuf = Ybuf, .wbuf = wbuf, .parts = parts,
+                     .n = n, .h = h, .k = k, .out_kind = out_kind, .eps = eps};
+    Py_ssize_t done = 0, n_acc = 2 * h + k;
     for (Py_ssize_t start = 0; start < m; start += batch, done++) {
         if (done > 0 && done % 256 == 0) { /* let Python see a Ctrl-C */
             PyEval_RestoreThread(*thread_state);
@@ -296,36 +425,39 @@ FN(minibatch_epoch)(const REAL *X, const REAL *Y, const REAL *w, const int64_t *
                 return -1;
         }
         Py_ssize_t r = m - start < batch ? m - start : batch;
-        const REAL *Xb = X + start * n, *Yb = Y + start * k;
-        const REAL *wb = w == NULL ? NULL : w + start;
-        if (order != NULL) {
-            FN(take_rows)(Xbuf, X, order + start, r, n);
-            FN(take_rows)(Ybuf, Y, order + start, r, k);
-            if (w != NULL)
-                for (Py_ssize_t i = 0; i < r; i++)
-                    wbuf[i] = w[order[start + i]];
-            Xb = Xbuf, Yb = Ybuf, wb = w == NULL ? NULL : wbuf;
-        }
         double weight = (double)r;
-        if (wb != NULL) {
+        if (w != NULL) {
             weight = 0.0;
             for (Py_ssize_t i = 0; i < r; i++)
-                weight += wb[i];
+                weight += order == NULL ? w[start + i] : w[order[start + i]];
             if (weight == 0) { /* nothing to learn from: the step of size 0 */
                 losses[done] = 0.0, weights[done] = 0.0;
                 continue;
             }
         }
-        for (int a = 0; a < 4; a++)
-            memset(sums[a], 0, sizes[a] * sizeof(REAL));
-        memset(acc, 0, (2 * h + k) * sizeof(double));
-        double loss = FN(gradient_sums)(Xb, Yb, wb, params[0], params[1], params[2],
-                                        params[3], sums[0], sums[1], sums[2], sums[3], A1,
-                                        D1, A2, acc, acc + h, r, n, h, k, block, out_kind,
-                                        eps);
+        job.start = start, job.r = r;
+        job.n_parts = batch_parts(r, part_rows, max_parts);
+        job.block = job.n_parts > 1 ? part_block : block;
+        team_run(team, (uint32_t)(done + 1), (int)job.n_parts, FN(batch_part), &job);
+        /* the parts' sums, in part order */
+        double *acc = parts[0].acc;
+        for (Py_ssize_t p = 1; p < job.n_parts; p++) {
+            for (Py_ssize_t i = 0; i < sizes[0]; i++)
+                sums[0][i] += parts[p].sW1[i];
+            if (k > 1)
+                for (Py_ssize_t i = 0; i < sizes[2]; i++)
+                    sums[2][i] += parts[p].sW2[i];
+            for (Py_ssize_t i = 0; i <= n_acc; i++) /* the last: the loss sum */
+                acc[i] += parts[p].acc[i];
+        }
+        memset(sums[1], 0, sizes[1] * sizeof(REAL));
+        if (k == 1)
+            memset(sums[2], 0, sizes[2] * sizeof(REAL));
+        memset(sums[3], 0, sizes[3] * sizeof(REAL));
+        FN(add_accumulators)(acc, acc + h, sums[1], sums[2], sums[3], h, k);
         /* the loss and gradients of the batch, then the step */
         double scale = 1.0 / weight;
-        loss *= scale;
+        double loss = acc[n_acc] * scale;
         if (l2 != 0) /* before finish_gradients: with the weights of this step */
             loss += 0.5 * l2 * scale *
                     (FN(squared_norm)(params[0], sizes[0]) +

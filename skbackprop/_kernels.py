@@ -55,6 +55,10 @@ __all__ = [
     "predict_logits",
     "descent_step",
     "minibatch_epoch",
+    "minibatch_parts",
+    "new_team",
+    "team_help",
+    "team_stop",
 ]
 
 #: The output activations the compiled pass knows, numbered as in _ckernels.c.
@@ -289,6 +293,57 @@ def descent_step(params, grads, velocities, alpha, momentum=0.0, nesterov=False)
     return gradient_step(params, grads, alpha)
 
 
+#: The fewest rows in a part of a mini-batch (see :func:`minibatch_parts`).
+MINIBATCH_PART_ROWS = 100
+#: The most parts a mini-batch is cut into.
+MINIBATCH_MAX_PARTS = 8
+
+
+def minibatch_parts(batch_rows):
+    """How many parts the compiled epoch cuts a batch of ``batch_rows`` rows into.
+
+    The parts' gradient sums are computed separately, on as many threads as
+    :func:`minibatch_epoch` is given, and added in part order, so the model
+    is the same on any number of threads. The count is the largest power of
+    two (even shares for 2, 4 or 8 threads) that leaves each part at least
+    :data:`MINIBATCH_PART_ROWS` rows, at most :data:`MINIBATCH_MAX_PARTS`;
+    it depends on the batch's size only. The C code computes the same.
+
+    Examples
+    --------
+    >>> from skbackprop._kernels import minibatch_parts
+    >>> [minibatch_parts(rows) for rows in (32, 199, 200, 399, 400, 5000)]
+    [1, 1, 2, 2, 4, 8]
+    """
+    parts = 1
+    while parts * 2 <= MINIBATCH_MAX_PARTS and batch_rows // (parts * 2) >= (
+        MINIBATCH_PART_ROWS
+    ):
+        parts *= 2
+    return parts
+
+
+def new_team():
+    """A team for :func:`minibatch_epoch`, or None when the build has none.
+
+    Each helper thread runs :func:`team_help`, doing parts of the epoch's
+    batches until :func:`team_stop`.
+    """
+    if _ckernels is None or not _ckernels.TEAM:
+        return None
+    return _ckernels.team_new()
+
+
+def team_help(team):
+    """Do parts of ``team``'s batches until :func:`team_stop` (a helper thread's task)."""
+    _ckernels.team_help(team)
+
+
+def team_stop(team):
+    """Let ``team``'s helpers return, once its epoch is over."""
+    _ckernels.team_stop(team)
+
+
 def minibatch_epoch(
     X,
     Y,
@@ -302,6 +357,7 @@ def minibatch_epoch(
     workspace,
     sums,
     batch_buffers,
+    team=None,
 ):
     """One epoch of mini-batch gradient descent in one compiled call, or None.
 
@@ -311,6 +367,12 @@ def minibatch_epoch(
     :func:`descent_step`, with the GIL released (taken back every 256 batches
     so that Ctrl-C still interrupts). For a batch of 200 rows Python's own
     cost per batch was as large as the arithmetic.
+
+    Each batch is cut into :func:`minibatch_parts` parts. With a ``team``
+    (:func:`new_team`) whose helpers run on other threads, this thread and
+    the helpers share each batch's parts; this thread never waits for a
+    helper to start, so the epoch runs even if none does. Without one, this
+    thread does every part. Either way the numbers are the same.
 
     ``hyper`` is ``(alpha, momentum, nesterov, l2)``. Returns ``(losses,
     weights)``, float64 arrays with one entry per batch done: its loss before
@@ -365,5 +427,8 @@ def minibatch_epoch(
         X.dtype == np.float64,
         l2,
         momentum,
+        MINIBATCH_PART_ROWS,
+        MINIBATCH_MAX_PARTS,
+        team,
     )
     return losses[:done], weights[:done]

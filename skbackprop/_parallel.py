@@ -28,6 +28,7 @@ __all__ = [
     "CHUNK_ROWS",
     "GradientEngine",
     "chunk_rows",
+    "minibatch_team",
     "predict_chunk_rows",
     "predict_logits",
     "thread_budget",
@@ -216,6 +217,34 @@ def _set_blas_threads(thread_counts):
     finally:
         if _clear_blas_claim is not None:
             _clear_blas_claim()
+
+
+@contextmanager
+def minibatch_team(n_threads, batch_rows):
+    """Helper threads for a compiled mini-batch epoch; yields its team or None.
+
+    A batch of ``batch_rows`` rows is cut into
+    :func:`~skbackprop._kernels.minibatch_parts` parts, so up to that many
+    threads of the budget ``n_threads`` share it: the calling thread and
+    helpers from the pool, which stop when the block is left. The epoch does
+    not wait for them, and they are not waited for either: a helper that
+    starts after the epoch finds its team stopped and returns at once.
+    """
+    n_helpers = min(n_threads, _kernels.minibatch_parts(batch_rows)) - 1
+    team = _kernels.new_team() if n_helpers > 0 else None
+    if team is None:
+        yield None
+        return
+    executor = _get_executor()
+    try:
+        for _ in range(n_helpers):
+            try:
+                executor.submit(_kernels.team_help, team)
+            except RuntimeError:  # the interpreter is shutting down: fewer helpers
+                break
+        yield team
+    finally:
+        _kernels.team_stop(team)
 
 
 def _imap_in_order(function, items, n_threads):

@@ -9,6 +9,7 @@ order), to the last bit for the step, whose arithmetic is the same.
 
 import signal
 import sys
+import threading
 import warnings
 
 import numpy as np
@@ -235,7 +236,7 @@ def _epoch_args(X, Y, params, workspace, order):
         workspace.A1, workspace.D1, workspace.A2,
         np.empty((10, n)), np.empty((10, k)), None,
         np.zeros(n_batches), np.zeros(n_batches),
-        m, n, h, k, 10, workspace.rows, 0, 0.1, False, True, 0.0, 0.0,
+        m, n, h, k, 10, workspace.rows, 0, 0.1, False, True, 0.0, 0.0, 100, 8, None,
     )  # fmt: skip
 
 
@@ -403,6 +404,7 @@ def test_a_signal_interrupts_the_compiled_epoch_between_batches():
                 X, Y, None, None, tuple(params), tuple(sums), tuple(sums),
                 workspace.A1, workspace.D1, workspace.A2, None, None, None,
                 losses, weights, m, 3, 4, 1, batch, 512, 0, 0.1, False, True, 0.0, 0.0,
+                100, 8, None,
             )  # fmt: skip
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
@@ -410,3 +412,130 @@ def test_a_signal_interrupts_the_compiled_epoch_between_batches():
     # The handler ran while the epoch was under way, at a check every 256.
     assert len(progress) == 1 and 0 < progress[0] < m
     assert progress[0] % 256 == 0
+
+
+# ---------------------------------------------------------------------------
+# Each batch of the compiled epoch is cut into parts that a team of threads
+# shares; the parts' sums are added in part order, so the model is the same
+# to the last bit whichever thread did which part.
+# ---------------------------------------------------------------------------
+
+
+def _team_epoch(X, Y, params, order, batch, team, sample_weight=None, hyper=None):
+    """One compiled epoch from a copy of params; returns the params after it."""
+    params = _network.Params(*(array.copy() for array in params))
+    velocities = _network.zeros_like_params(params)
+    workspace = _network.Workspace.for_params(512, params)
+    buffers = (
+        np.empty((batch, X.shape[1]), X.dtype),
+        np.empty((batch, Y.shape[1]), X.dtype),
+        None if sample_weight is None else np.empty(batch, X.dtype),
+    )
+    result = _kernels.minibatch_epoch(
+        X, Y, sample_weight, order, batch, params, velocities,
+        hyper or (0.1, 0.0, False, 0.0), "softmax" if Y.shape[1] > 1 else "sigmoid",
+        workspace, _network.zeros_like_params(params), buffers, team,
+    )  # fmt: skip
+    assert result is not None
+    return params, result
+
+
+@pytest.mark.skipif(
+    _kernels._ckernels is None or not _kernels._ckernels.TEAM,
+    reason="built without the compiled team",
+)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    "case", ["binary", "multiclass", "weights-momentum-l2", "consecutive"]
+)
+def test_helpers_share_the_parts_and_change_no_bit(case, dtype):
+    rng = np.random.RandomState(0)
+    m, n, k = 8_000, 20, 3 if case == "multiclass" else 1
+    X = rng.normal(size=(m, n)).astype(dtype)
+    labels = rng.randint(k + (k == 1), size=m)
+    Y = (np.eye(3)[labels] if k == 3 else labels[:, None]).astype(dtype)
+    params = _network.init_params(n, 16, k, rng, dtype=dtype)
+    order = None if case == "consecutive" else rng.permutation(m).astype(np.int64)
+    weights, hyper = None, None
+    if case == "weights-momentum-l2":
+        weights = rng.rand(m).astype(dtype)
+        hyper = (0.1, 0.9, True, 0.01)
+    # Batches of 400 rows: 4 parts each (and a last batch of 1 part).
+    batch = 400
+    assert _kernels.minibatch_parts(batch) == 4
+    alone, (losses, _) = _team_epoch(X, Y, params, order, batch, None, weights, hyper)
+    assert len(losses) == m // batch
+    for _attempt in range(20):  # until a helper got parts (at once on 2+ cores)
+        team = _kernels.new_team()
+        helpers = [
+            threading.Thread(target=_kernels.team_help, args=(team,)) for _ in range(3)
+        ]
+        for helper in helpers:
+            helper.start()
+        try:
+            shared, (shared_losses, _) = _team_epoch(
+                X, Y, params, order, batch, team, weights, hyper
+            )
+        finally:
+            _kernels.team_stop(team)
+            for helper in helpers:
+                helper.join()
+        for a, b in zip(alone, shared, strict=True):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(losses, shared_losses)
+        if _kernels._ckernels.team_helper_parts(team) > 0:
+            break
+    else:
+        pytest.fail("no helper ever did a part")
+
+
+def test_parts_change_the_sums_by_rounding_only():
+    """Two parts of 100 rows against the same batch as one part."""
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(2_000, 30))
+    Y = (X[:, :1] > 0).astype(float)
+    params = _network.init_params(30, 16, 1, rng)
+    order = rng.permutation(2_000).astype(np.int64)
+    results = []
+    for part_rows in (100, 10**9):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(_kernels, "MINIBATCH_PART_ROWS", part_rows)
+            results.append(_team_epoch(X, Y, params, order, 200, None))
+    (two, (losses_two, _)), (one, (losses_one, _)) = results
+    np.testing.assert_allclose(losses_two, losses_one, rtol=1e-12)
+    for a, b in zip(two, one, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    assert any(not np.array_equal(a, b) for a, b in zip(two, one, strict=True)), (
+        "two parts summed exactly as one: the parts were not used"
+    )
+
+
+def test_a_fit_hands_parts_to_helpers_and_gives_the_same_model(monkeypatch):
+    from threadpoolctl import threadpool_limits
+
+    from skbackprop import _parallel
+
+    monkeypatch.setattr(_parallel, "_CPU_COUNT", max(_parallel._CPU_COUNT, 2))
+    helped = []
+    real_help = _kernels.team_help
+
+    def counted_help(team):
+        helped.append(team)
+        real_help(team)
+
+    monkeypatch.setattr(_kernels, "team_help", counted_help)
+    X, y = DATASETS["binary"]
+    X, y = np.tile(X, (4, 1)), np.tile(y, 4)
+    models = []
+    for threads in (1, 2):
+        with threadpool_limits(threads), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            models.append(
+                BackpropClassifier(batch_size=200, max_iter=3, random_state=0).fit(X, y)
+            )
+        if threads == 1:
+            assert not helped, "a helper on a budget of one thread"
+    if _kernels.new_team() is not None:
+        assert len(helped) == 3, "no helper for an epoch of batches of two parts"
+    for a, b in zip(models[0].coefs_, models[1].coefs_, strict=True):
+        np.testing.assert_array_equal(a, b)
