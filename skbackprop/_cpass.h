@@ -255,25 +255,24 @@ FN(take_rows)(REAL *dst, const REAL *src, const int64_t *rows, Py_ssize_t r,
 }
 
 /*
- * _network.finish_gradients on the sums of one batch: dW = sums / m
- * (+ (l2 / m) W), in place, with the same operations as NumPy's (hence
- * NO_CONTRACT, as for descent_step).
+ * _network.finish_gradients on the sums of one batch for b1, W2 and b2 (W1's
+ * is step_chunk's): dW = sums / m (+ (l2 / m) W), in place, with the same
+ * operations as NumPy's (hence NO_CONTRACT, as for descent_step).
  */
 NO_CONTRACT static void
-FN(finish_gradients)(REAL *const sums[4], REAL *const params[4],
-                     const Py_ssize_t sizes[4], double scale, double l2)
+FN(finish_gradients)(REAL *const sums[3], REAL *const params[3],
+                     const Py_ssize_t sizes[3], double scale, double l2)
 {
     CLANG_NO_CONTRACT
-    for (int a = 0; a < 4; a++) {
+    for (int a = 0; a < 3; a++) {
         REAL *g = sums[a];
         for (Py_ssize_t i = 0; i < sizes[a]; i++)
             g[i] *= (REAL)scale;
     }
     if (l2 != 0) {
         REAL l2_scale = (REAL)(l2 * scale);
-        for (int a = 0; a < 4; a += 2) /* the weights W1 and W2, not the biases */
-            for (Py_ssize_t i = 0; i < sizes[a]; i++)
-                sums[a][i] += l2_scale * params[a][i];
+        for (Py_ssize_t i = 0; i < sizes[1]; i++) /* W2; not the biases */
+            sums[1][i] += l2_scale * params[1][i];
     }
 }
 
@@ -343,6 +342,44 @@ FN(batch_part)(void *job, int part)
         FN(gradient_blocks)(Xp, Yp, wp, params[0], params[1], params[2], params[3], p->sW1,
                             p->sW2, p->A1, p->D1, p->A2, p->acc, p->acc + h, rows, n, h, k,
                             b->block, b->out_kind, b->eps);
+}
+
+/* The step of W1 after a batch, in chunks that the team shares: each
+   chunk adds the parts' sums (in part order), finishes the gradient and
+   steps, element by element, with the operations of finish_gradients and
+   descent_step (hence the same numbers whoever does which chunk). */
+typedef struct {
+    FN(Part) *parts;
+    Py_ssize_t n_parts, size, chunks;
+    REAL *param, *grad, *velocity;
+    double scale, l2, alpha, momentum;
+    int nesterov;
+} FN(Step);
+
+NO_CONTRACT static void
+FN(step_chunk)(void *job, int chunk)
+{
+    CLANG_NO_CONTRACT
+    const FN(Step) *s = job;
+    /* chunk bounds on multiples of 16 items: cache lines of their own */
+    Py_ssize_t lo = s->size * chunk / s->chunks / 16 * 16;
+    Py_ssize_t hi = chunk + 1 == s->chunks ? s->size : s->size * (chunk + 1) / s->chunks / 16 * 16;
+    REAL *g = s->grad;
+    for (Py_ssize_t p = 1; p < s->n_parts; p++) {
+        const REAL *part = s->parts[p].sW1;
+        for (Py_ssize_t i = lo; i < hi; i++)
+            g[i] += part[i];
+    }
+    REAL scale = (REAL)s->scale;
+    for (Py_ssize_t i = lo; i < hi; i++)
+        g[i] *= scale;
+    if (s->l2 != 0) {
+        REAL l2_scale = (REAL)(s->l2 * s->scale);
+        for (Py_ssize_t i = lo; i < hi; i++)
+            g[i] += l2_scale * s->param[i];
+    }
+    FN(descent_step)(s->param + lo, g + lo, s->velocity == NULL ? NULL : s->velocity + lo,
+                     hi - lo, (REAL)s->alpha, (REAL)s->momentum, s->nesterov);
 }
 
 /*
@@ -438,12 +475,10 @@ FN(minibatch_epoch)(const REAL *X, const REAL *Y, const REAL *w, const int64_t *
         job.start = start, job.r = r;
         job.n_parts = batch_parts(r, part_rows, max_parts);
         job.block = job.n_parts > 1 ? part_block : block;
-        team_run(team, (uint32_t)(done + 1), (int)job.n_parts, FN(batch_part), &job);
-        /* the parts' sums, in part order */
+        team_run(team, (uint32_t)(2 * done + 1), (int)job.n_parts, FN(batch_part), &job);
+        /* the parts' sums other than W1's, in part order */
         double *acc = parts[0].acc;
         for (Py_ssize_t p = 1; p < job.n_parts; p++) {
-            for (Py_ssize_t i = 0; i < sizes[0]; i++)
-                sums[0][i] += parts[p].sW1[i];
             if (k > 1)
                 for (Py_ssize_t i = 0; i < sizes[2]; i++)
                     sums[2][i] += parts[p].sW2[i];
@@ -458,12 +493,19 @@ FN(minibatch_epoch)(const REAL *X, const REAL *Y, const REAL *w, const int64_t *
         /* the loss and gradients of the batch, then the step */
         double scale = 1.0 / weight;
         double loss = acc[n_acc] * scale;
-        if (l2 != 0) /* before finish_gradients: with the weights of this step */
+        if (l2 != 0) /* before the step: with the weights of this step */
             loss += 0.5 * l2 * scale *
                     (FN(squared_norm)(params[0], sizes[0]) +
                      FN(squared_norm)(params[2], sizes[2]));
-        FN(finish_gradients)(sums, params, sizes, scale, l2);
-        for (int a = 0; a < 4; a++)
+        /* W1, the largest, in as many chunks as the batch had parts */
+        FN(Step) step = {.parts = parts, .n_parts = job.n_parts, .size = sizes[0],
+                         .chunks = job.n_parts, .param = params[0], .grad = sums[0],
+                         .velocity = momentum != 0 ? velocities[0] : NULL,
+                         .scale = scale, .l2 = l2, .alpha = alpha, .momentum = momentum,
+                         .nesterov = nesterov};
+        team_run(team, (uint32_t)(2 * done + 2), (int)job.n_parts, FN(step_chunk), &step);
+        FN(finish_gradients)(sums + 1, params + 1, sizes + 1, scale, l2);
+        for (int a = 1; a < 4; a++)
             FN(descent_step)(params[a], sums[a], momentum != 0 ? velocities[a] : NULL,
                              sizes[a], (REAL)alpha, (REAL)momentum, nesterov);
         losses[done] = loss, weights[done] = weight;
