@@ -202,3 +202,20 @@ def test_overhead_benchmark_prints_its_four_tables(capsys):
     ]
     assert "| 2 |" in labels and "| 10 |" in labels
     assert "| prediction chunks | 1 |" in chunks  # 100 rows: one chunk
+
+
+def test_team_benchmark_times_three_variants_and_finds_the_models_equal(capsys):
+    spec = importlib.util.spec_from_file_location(
+        "bench_team", ROOT / "benchmarks" / "bench_team.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows_per_part = module._kernels.MINIBATCH_PART_ROWS
+    module.main(["--repeats", "1", "--rows", "1000"])
+    assert module._kernels.MINIBATCH_PART_ROWS == rows_per_part  # switched back
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| float")]
+    assert len(lines) == 4  # 2 hidden sizes × 2 dtypes
+    for line in lines:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        assert all(float(cell) > 0 for cell in cells[2:7])
+        assert cells[7] == "yes"
