@@ -7,6 +7,10 @@ The grouping of the additions depends only on the number of rows, never on
 the number of threads, so a model is bit-identical whether it was fitted on
 one core or many (in a ``GridSearchCV(n_jobs=...)`` worker, say).
 
+A compiled mini-batch epoch (``_kernels.minibatch_epoch``) does the same
+within each batch: it cuts the batch into parts whose sums are added in part
+order, and :func:`minibatch_team` lends it helper threads from the same pool.
+
 NumPy releases the GIL inside matrix products and ufuncs, so Python threads
 give real parallelism here. BLAS itself is kept to one thread meanwhile: on
 blocks of a few hundred rows its threads cost more than they save, and they
