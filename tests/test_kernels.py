@@ -76,11 +76,28 @@ EDGES = [
 ]
 
 
+def _around(values, dtype, count):
+    """The `count` floats of `dtype` on either side of each value, and the value."""
+    points = []
+    for value in np.asarray(values, dtype):
+        below = above = value
+        for _ in range(count):
+            below, above = np.nextafter(below, dtype(-np.inf)), np.nextafter(above, dtype(np.inf))
+            points += [below, above]
+        points.append(value)
+    return np.array(points, dtype)
+
+
 def test_float64_sigmoid_is_within_4_ulps_where_it_is_normal(backend):
     rng = np.random.RandomState(0)
     z = np.concatenate([rng.normal(scale=s, size=20000) for s in (0.1, 1, 10, 100)])
     near_underflow = np.linspace(-708.5, -707.9, 601)  # σ crosses the smallest normal
-    z = np.concatenate([z, EDGES, near_underflow])
+    # σ(z) is the smallest normal number at z = ln(2^-1022) = -708.39641853...: a
+    # flush to 0 that starts a little above it (at -708.3964) misses normal values.
+    at_the_smallest_normal = np.linspace(-708.39643, -708.39640, 3001)
+    # The kernel's own thresholds (-709 and 40) and the previous flush point.
+    thresholds = _around([-709.0, 40.0, -708.3964], np.float64, 200)
+    z = np.concatenate([z, EDGES, near_underflow, at_the_smallest_normal, thresholds])
     got = _kernels.sigmoid(z)
     want = _sigmoid_long_double(z)
     normal = want >= np.finfo(np.float64).tiny
@@ -97,6 +114,10 @@ def test_float32_sigmoid_is_within_4_ulps_of_the_exact_value(backend):
     z = np.concatenate([z, np.clip(EDGES, -1e30, 1e30), near_underflow]).astype(
         np.float32
     )
+    # Every float32 around ln(2^-126) = -87.336544..., and around the kernel's
+    # thresholds (-88 and 20) and its previous flush point.
+    thresholds = _around([-87.336544, -88.0, 20.0, -87.3365], np.float32, 64)
+    z = np.concatenate([z, thresholds])
     got = _kernels.sigmoid(z)
     assert got.dtype == np.float32
     want = _sigmoid_long_double(z)
