@@ -77,8 +77,10 @@ PREDICT_CHUNK_WORK = 2**26
 PREDICT_THREAD_WORK = 2**23
 #: What one σ costs, counted in multiply-adds: in ``bench_kernels.py`` a
 #: compiled σ took as long as 38 (float32) to 53 (float64) of the
-#: multiply-adds of ``X · W1``. Without it, few features (d = 2, say) would
-#: make a large prediction one chunk, on one thread.
+#: multiply-adds of ``X · W1`` when this was set, 28 to 39 with the faster σ
+#: since; it only bounds the work per chunk, where a third more or less
+#: matters little. Without it, few features (d = 2, say) would make a large
+#: prediction one chunk, on one thread.
 SIGMOID_COST = 48
 
 
