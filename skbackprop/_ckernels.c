@@ -344,7 +344,10 @@ static sgemm_t sgemm = NULL;
  * The epoch's thread writes the batch's description, then publishes the
  * word (release), which a claim acquires.
  */
-#if (defined(__GNUC__) || defined(__clang__)) && !defined(_WIN32)
+/* The claim word is a 64-bit atomic: where that is not lock-free (some
+   32-bit targets, which would need libatomic) the parts run on one thread. */
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(_WIN32) &&                    \
+    defined(__GCC_ATOMIC_LLONG_LOCK_FREE) && __GCC_ATOMIC_LLONG_LOCK_FREE == 2
 #define HAVE_TEAM 1
 #include <sched.h>
 #define ATOMIC_LOAD(p) __atomic_load_n(p, __ATOMIC_ACQUIRE)
@@ -369,6 +372,7 @@ typedef struct {
     char pad1[56]; /* the claim word and the counters on separate cache lines */
     int parts_done; /* parts helpers finished in this generation */
     int stop;
+    int busy; /* an epoch is using the team: one at a time */
     long helper_parts; /* parts helpers did in all (team_helper_parts) */
     char pad2[48];
     void (*work)(void *job, int part); /* set before the first generation */
@@ -989,6 +993,14 @@ py_minibatch_epoch(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "_ckernels: bad arguments to minibatch_epoch");
         return NULL;
     }
+#if HAVE_TEAM
+    /* Two epochs on one team would claim each other's parts. */
+    int idle = 0;
+    if (team != NULL && !ATOMIC_CAS(&team->busy, &idle, 1)) {
+        PyErr_SetString(PyExc_ValueError, "_ckernels: the team is in use by another epoch");
+        return NULL;
+    }
+#endif
     Py_ssize_t size = is_double ? sizeof(double) : sizeof(float);
     Py_ssize_t n_batches = m / batch + (m % batch != 0);
     Py_ssize_t rows = batch < m ? batch : m;
@@ -1078,6 +1090,10 @@ py_minibatch_epoch(PyObject *self, PyObject *args)
 done:
     PyMem_RawFree(parts);
     release_buffers(&set);
+#if HAVE_TEAM
+    if (team != NULL)
+        ATOMIC_STORE(&team->busy, 0);
+#endif
     return result;
 }
 

@@ -361,7 +361,9 @@ FN(step_chunk)(void *job, int chunk)
 {
     CLANG_NO_CONTRACT
     const FN(Step) *s = job;
-    /* chunk bounds on multiples of 16 items: cache lines of their own */
+    /* chunk bounds on multiples of 16 items: on cache-line boundaries when
+       W1's buffer starts on one (NumPy aligns to 16 bytes: at worst the
+       chunks share a line at each bound, which costs time, not results) */
     Py_ssize_t lo = s->size * chunk / s->chunks / 16 * 16;
     Py_ssize_t hi = chunk + 1 == s->chunks ? s->size : s->size * (chunk + 1) / s->chunks / 16 * 16;
     REAL *g = s->grad;

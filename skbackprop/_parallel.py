@@ -17,6 +17,7 @@ blocks of a few hundred rows its threads cost more than they save, and they
 would oversubscribe the cores next to ours.
 """
 
+import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -114,8 +115,17 @@ def predict_chunk_rows(n_rows, n_features, hidden_size, n_outputs, n_threads=1):
     return max(-(-n_rows // max(n_chunks, 1)), 1)
 
 
-#: os.cpu_count() reads /sys on Linux on every call; the count is fixed.
-_CPU_COUNT = os.cpu_count() or 1
+def _usable_cpus():
+    # The CPUs this process may run on (taskset, a container's cpuset), not
+    # all the machine's.
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+#: Read once: os.cpu_count() and sched_getaffinity read /sys on Linux on
+#: every call.
+_CPU_COUNT = _usable_cpus()
 
 _executor = None
 _executor_lock = threading.Lock()
@@ -236,7 +246,10 @@ def minibatch_team(n_threads, batch_rows):
     not wait for them, and they are not waited for either: a helper that
     starts after the epoch finds its team stopped and returns at once.
     """
-    n_helpers = min(n_threads, _kernels.minibatch_parts(batch_rows)) - 1
+    threads = min(n_threads, _kernels.minibatch_parts(batch_rows))
+    # A power of two, as the count of parts is: 3 threads on 4 parts would
+    # take two rounds all the same, the third thread only spinning.
+    n_helpers = 2 ** int(math.log2(max(threads, 1))) - 1
     team = _kernels.new_team() if n_helpers > 0 else None
     if team is None:
         yield None
