@@ -15,21 +15,32 @@ interleaved so that all see the same machine, medians of ``--repeats``:
   thread count, here T).
 
 It also checks that the models fitted on 1 and T threads are equal to the
-last bit. Run from the repository root::
+last bit. Then two measurements behind the design:
+
+* one batch's gradient pass (``_network.gradient_sums``, compiled) on 200
+  rows and on 100, one thread: how close two parts on two threads can come
+  to halving a batch;
+* 2 and 4 fits at once in threads of one process (as in a threaded grid
+  search), each on a budget of 1 and of T threads: what the helpers cost
+  when the cores are already taken.
+
+Run from the repository root::
 
     python benchmarks/bench_team.py > benchmarks/results/team.md
 """
 
 import argparse
+import contextlib
 import platform
 import statistics
+import threading
 import time
 import warnings
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from skbackprop import BackpropClassifier, _kernels, _parallel
+from skbackprop import BackpropClassifier, _kernels, _network, _parallel
 
 EPOCHS = 3
 BATCH = 200
@@ -77,6 +88,60 @@ def measure(rows, hidden, dtype, repeats):
     return {name: statistics.median(t) for name, t in times.items()}, same
 
 
+def pass_rows(dtype, repeats, calls=300):
+    """Seconds per compiled gradient pass on 200 rows and on 100 (d = 100, h = 64)."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(BATCH, 100)).astype(dtype)
+    Y = (rng.rand(BATCH, 1) > 0.5).astype(dtype)
+    params = _network.init_params(100, 64, 1, rng, dtype=dtype)
+    sums = _network.zeros_like_params(params)
+    workspace = _network.Workspace.for_params(512, params)
+    times = {BATCH: [], BATCH // 2: []}
+    with threadpool_limits(1):
+        for _ in range(repeats):
+            for rows in times:
+                start = time.perf_counter()
+                for _ in range(calls):
+                    _network.gradient_sums(X[:rows], Y[:rows], params, sums, workspace)
+                times[rows].append((time.perf_counter() - start) / calls)
+    return {rows: statistics.median(t) for rows, t in times.items()}
+
+
+def concurrent_fits(rows, repeats, counts=(2, 4)):
+    """{(fits, budget): seconds for all of them}, fits at once in threads."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(rows, 100))
+    y = (X[:, 0] > 0).astype(int)
+
+    def fit():
+        BackpropClassifier(
+            hidden_size=64, batch_size=BATCH, max_iter=EPOCHS, tol=0, random_state=0
+        ).fit(X, y)
+
+    times = {}
+    # Filtered here, in the main thread: catch_warnings in each thread would race.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(repeats):
+            _time_concurrent(fit, counts, times)
+    return {key: statistics.median(t) for key, t in times.items()}
+
+
+def _time_concurrent(fit, counts, times):
+    """One round: each count of fits at once, on a budget of 1 and of T threads."""
+    for count in counts:
+        for budget in (1, "T"):
+            threads = [threading.Thread(target=fit) for _ in range(count)]
+            limit = threadpool_limits(1) if budget == 1 else contextlib.nullcontext()
+            with limit:
+                start = time.perf_counter()
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+                times.setdefault((count, budget), []).append(time.perf_counter() - start)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
@@ -107,6 +172,35 @@ def main(argv=None):
                 f"| {team:.4f} | {parts / one:.3f} | {one / team:.2f} "
                 f"| {'yes' if same else 'NO'} |"
             )
+    print()
+    print("## One batch's compiled gradient pass, one thread, d = 100, h = 64")
+    print()
+    print(f"Medians of {args.repeats} rounds of 300 calls, microseconds per call.")
+    print()
+    print(f"| dtype | {BATCH} rows | {BATCH // 2} rows | {BATCH // 2} / {BATCH} |")
+    print("|---|---|---|---|")
+    for dtype in (np.float64, np.float32):
+        t = pass_rows(dtype, args.repeats)
+        full, half = t[BATCH], t[BATCH // 2]
+        print(
+            f"| {np.dtype(dtype).name} | {full * 1e6:.1f} | {half * 1e6:.1f} "
+            f"| {half / full:.2f} |"
+        )
+    print()
+    print("## Fits at once in threads of one process")
+    print()
+    rows = max(args.rows // 2, 1000)
+    print(
+        f"{rows} × 100 rows, h = 64, batch {BATCH}, {EPOCHS} epochs, float64; seconds "
+        f"for all the fits, medians of {args.repeats} rounds."
+    )
+    print()
+    print("| fits | budget 1 | budget T | T / 1 |")
+    print("|---|---|---|---|")
+    t = concurrent_fits(rows, args.repeats)
+    for count in (2, 4):
+        one, team = t[count, 1], t[count, "T"]
+        print(f"| {count} | {one:.3f} | {team:.3f} | {team / one:.2f} |")
 
 
 if __name__ == "__main__":

@@ -213,9 +213,21 @@ def test_team_benchmark_times_three_variants_and_finds_the_models_equal(capsys):
     rows_per_part = module._kernels.MINIBATCH_PART_ROWS
     module.main(["--repeats", "1", "--rows", "1000"])
     assert module._kernels.MINIBATCH_PART_ROWS == rows_per_part  # switched back
-    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| float")]
+    epochs, passes, fits = capsys.readouterr().out.split("\n## ")
+
+    def rows(section, start):
+        return [
+            [cell.strip() for cell in line.strip("|").split("|")]
+            for line in section.splitlines()
+            if line.startswith(start)
+        ]
+
+    lines = rows(epochs, "| float")
     assert len(lines) == 4  # 2 hidden sizes × 2 dtypes
-    for line in lines:
-        cells = [cell.strip() for cell in line.strip("|").split("|")]
+    for cells in lines:
         assert all(float(cell) > 0 for cell in cells[2:7])
         assert cells[7] == "yes"
+    assert [cells[0] for cells in rows(passes, "| float")] == ["float64", "float32"]
+    assert all(float(cell) > 0 for cells in rows(passes, "| float") for cell in cells[1:])
+    assert [cells[0] for cells in rows(fits, ("| 2 ", "| 4 "))] == ["2", "4"]
+    assert all(float(cell) > 0 for cells in rows(fits, ("| 2 ", "| 4 ")) for cell in cells[1:])
