@@ -255,24 +255,21 @@ FN(take_rows)(REAL *dst, const REAL *src, const int64_t *rows, Py_ssize_t r,
 }
 
 /*
- * _network.finish_gradients on the sums of one batch for b1, W2 and b2 (W1's
- * is step_chunk's): dW = sums / m (+ (l2 / m) W), in place, with the same
- * operations as NumPy's (hence NO_CONTRACT, as for descent_step).
+ * _network.finish_gradients on the sum of one parameter array, or a range
+ * of it: dW = sums / m (+ (l2 / m) W for the weights; param NULL for a
+ * bias), in place, with the same operations as NumPy's (hence NO_CONTRACT,
+ * as for descent_step).
  */
 NO_CONTRACT static void
-FN(finish_gradients)(REAL *const sums[3], REAL *const params[3],
-                     const Py_ssize_t sizes[3], double scale, double l2)
+FN(finish_gradient)(REAL *g, const REAL *param, Py_ssize_t count, double scale, double l2)
 {
     CLANG_NO_CONTRACT
-    for (int a = 0; a < 3; a++) {
-        REAL *g = sums[a];
-        for (Py_ssize_t i = 0; i < sizes[a]; i++)
-            g[i] *= (REAL)scale;
-    }
-    if (l2 != 0) {
+    for (Py_ssize_t i = 0; i < count; i++)
+        g[i] *= (REAL)scale;
+    if (l2 != 0 && param != NULL) {
         REAL l2_scale = (REAL)(l2 * scale);
-        for (Py_ssize_t i = 0; i < sizes[1]; i++) /* W2; not the biases */
-            sums[1][i] += l2_scale * params[1][i];
+        for (Py_ssize_t i = 0; i < count; i++)
+            g[i] += l2_scale * param[i];
     }
 }
 
@@ -345,9 +342,9 @@ FN(batch_part)(void *job, int part)
 }
 
 /* The step of W1 after a batch, in chunks that the team shares: each
-   chunk adds the parts' sums (in part order), finishes the gradient and
-   steps, element by element, with the operations of finish_gradients and
-   descent_step (hence the same numbers whoever does which chunk). */
+   chunk adds the parts' sums (in part order), then finishes the gradient
+   and steps with finish_gradient and descent_step, element by element:
+   the same numbers whoever does which chunk. */
 typedef struct {
     FN(Part) *parts;
     Py_ssize_t n_parts, size, chunks;
@@ -356,10 +353,9 @@ typedef struct {
     int nesterov;
 } FN(Step);
 
-NO_CONTRACT static void
+static void
 FN(step_chunk)(void *job, int chunk)
 {
-    CLANG_NO_CONTRACT
     const FN(Step) *s = job;
     /* chunk bounds on multiples of 16 items: on cache-line boundaries when
        W1's buffer starts on one (NumPy aligns to 16 bytes: at worst the
@@ -372,14 +368,7 @@ FN(step_chunk)(void *job, int chunk)
         for (Py_ssize_t i = lo; i < hi; i++)
             g[i] += part[i];
     }
-    REAL scale = (REAL)s->scale;
-    for (Py_ssize_t i = lo; i < hi; i++)
-        g[i] *= scale;
-    if (s->l2 != 0) {
-        REAL l2_scale = (REAL)(s->l2 * s->scale);
-        for (Py_ssize_t i = lo; i < hi; i++)
-            g[i] += l2_scale * s->param[i];
-    }
+    FN(finish_gradient)(g + lo, s->param + lo, hi - lo, s->scale, s->l2);
     FN(descent_step)(s->param + lo, g + lo, s->velocity == NULL ? NULL : s->velocity + lo,
                      hi - lo, (REAL)s->alpha, (REAL)s->momentum, s->nesterov);
 }
@@ -506,10 +495,11 @@ FN(minibatch_epoch)(const REAL *X, const REAL *Y, const REAL *w, const int64_t *
                          .scale = scale, .l2 = l2, .alpha = alpha, .momentum = momentum,
                          .nesterov = nesterov};
         team_run(team, (uint32_t)(2 * done + 2), (int)job.n_parts, FN(step_chunk), &step);
-        FN(finish_gradients)(sums + 1, params + 1, sizes + 1, scale, l2);
-        for (int a = 1; a < 4; a++)
+        for (int a = 1; a < 4; a++) { /* b1, W2, b2: l2 on the weights W2 only */
+            FN(finish_gradient)(sums[a], a == 2 ? params[a] : NULL, sizes[a], scale, l2);
             FN(descent_step)(params[a], sums[a], momentum != 0 ? velocities[a] : NULL,
                              sizes[a], (REAL)alpha, (REAL)momentum, nesterov);
+        }
         losses[done] = loss, weights[done] = weight;
         if (!isfinite(loss)) /* diverged: no use going on with this epoch */
             return done + 1;
