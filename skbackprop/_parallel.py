@@ -266,28 +266,111 @@ def minibatch_team(n_threads, batch_rows):
         _kernels.team_stop(team)
 
 
+class _SharedItems:
+    """Items of a map handed out one at a time to whichever thread asks next.
+
+    The calling thread works through the items itself and helpers from the
+    pool join in when they start. Nothing waits for a helper to arrive: on a
+    machine whose idle cores take a millisecond to wake, or whose pool is
+    busy with another fit, the caller simply does more of the items. Results
+    are kept per item, so the caller can use them in item order whoever
+    computed them.
+    """
+
+    def __init__(self, function, items):
+        self.function = function
+        self.items = items
+        self.results = [None] * len(items)
+        self.ready = [False] * len(items)
+        self.next = 0  # the first item nobody has claimed
+        self.running = 0  # items claimed and not yet finished
+        self.error = None
+        self.changed = threading.Condition(threading.Lock())
+
+    def claim(self):
+        """The index of an item to compute, or None once none is left."""
+        with self.changed:
+            if self.next >= len(self.items) or self.error is not None:
+                return None
+            index = self.next
+            self.next += 1
+            self.running += 1
+            return index
+
+    def compute(self, index):
+        try:
+            result, error = self.function(self.items[index]), None
+        except BaseException as exc:  # re-raised in the caller's thread
+            result, error = None, exc
+        with self.changed:
+            self.running -= 1
+            self.results[index] = result
+            self.ready[index] = True
+            if error is not None and self.error is None:
+                self.error = error
+            self.changed.notify_all()
+
+    def help(self):
+        """A helper's task: compute items until none is left."""
+        while (index := self.claim()) is not None:
+            self.compute(index)
+
+    def wait(self, index):
+        """Until item ``index`` is done (the caller computing others meanwhile)."""
+        while not self.ready[index] and self.error is None:
+            claimed = self.claim()
+            if claimed is not None:
+                self.compute(claimed)
+                continue
+            with self.changed:  # every item is claimed: wait for a helper's
+                self.changed.wait_for(
+                    lambda: self.ready[index] or self.error is not None
+                )
+
+    def stop(self):
+        """Claim nothing more; return once no thread computes an item."""
+        with self.changed:
+            self.next = len(self.items)
+            self.changed.wait_for(lambda: self.running == 0)
+
+
 def _imap_in_order(function, items, n_threads):
     """``function(item) for item in items``, in order, on up to ``n_threads`` threads.
 
-    A generator: each result is yielded once it and those before it are done,
-    so a caller that adds them up as they come holds only a few at a time
-    (not one per chunk).
+    A generator: each result is yielded once it and those before it are
+    done, and let go once yielded. The calling thread computes items too, and
+    up to ``n_threads - 1`` helpers from the pool take the next unclaimed
+    item whenever they are free (:class:`_SharedItems`), so which thread
+    computes an item depends on timing, never its result or the order of
+    the results. An exception raised by ``function`` in any thread is raised
+    here once no thread is still computing an item.
     """
     items = list(items)
-    if n_threads <= 1 or len(items) <= 1:
+    n_helpers = min(n_threads, len(items)) - 1
+    if n_helpers <= 0:
         yield from map(function, items)
         return
+    shared = _SharedItems(function, items)
     executor = _get_executor()
-    if n_threads >= executor._max_workers:
-        yield from executor.map(function, items)
-        return
-    # Fewer threads than the pool has: at most n_threads tasks at once.
-    for start in range(0, len(items), n_threads):
-        futures = [
-            executor.submit(function, item) for item in items[start : start + n_threads]
-        ]
-        for future in futures:
-            yield future.result()
+    for _ in range(n_helpers):
+        try:
+            executor.submit(shared.help)
+        except RuntimeError:  # the interpreter is shutting down: fewer helpers
+            break
+    try:
+        for index in range(len(items)):
+            shared.wait(index)
+            if shared.error is not None:
+                break
+            result = shared.results[index]
+            shared.results[index] = None
+            yield result
+    finally:
+        # Also when the caller stops early: no helper may still be writing
+        # into the caller's arrays once this returns.
+        shared.stop()
+    if shared.error is not None:
+        raise shared.error
 
 
 def _map_in_order(function, items, n_threads):

@@ -231,3 +231,24 @@ def test_team_benchmark_times_three_variants_and_finds_the_models_equal(capsys):
     assert all(float(cell) > 0 for cells in rows(passes, "| float") for cell in cells[1:])
     assert [cells[0] for cells in rows(fits, ("| 2 ", "| 4 "))] == ["2", "4"]
     assert all(float(cell) > 0 for cells in rows(fits, ("| 2 ", "| 4 ")) for cell in cells[1:])
+
+
+def test_chunks_benchmark_times_both_schedulers_and_finds_the_results_equal(capsys):
+    spec = importlib.util.spec_from_file_location(
+        "bench_chunks", ROOT / "benchmarks" / "bench_chunks.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    installed = module._parallel._imap_in_order
+    rows = module._parallel.CHUNK_ROWS + 808  # more than one chunk
+    module.main(["--repeats", "1", "--rows", str(rows), "--settle", "0"])
+    assert module._parallel._imap_in_order is installed  # switched back
+    lines = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith(f"| {rows} ")
+    ]
+    assert len(lines) == 4  # 2 hidden sizes × 2 dtypes
+    for cells in lines:
+        assert all(float(cell) > 0 for cell in cells[3:9])
+        assert cells[9] == "yes"

@@ -373,3 +373,97 @@ def test_few_features_still_make_several_prediction_chunks():
     # one chunk on one thread, though its 15 million σ take tens of ms.
     rows = _parallel.predict_chunk_rows(300_000, 2, 50, 1)
     assert -(-300_000 // rows) >= 4
+
+
+# ---------------------------------------------------------------------------
+# The chunked map: the calling thread works, helpers join when they start.
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, 3, 8])
+@pytest.mark.parametrize("n_items", [0, 1, 2, 7, 40])
+def test_chunked_map_gives_each_result_in_item_order(n_threads, n_items):
+    def slow_square(i):
+        if i % 3 == 0:
+            threading.Event().wait(0.001)  # releases the GIL: others overtake
+        return i * i
+
+    results = list(_parallel._imap_in_order(slow_square, range(n_items), n_threads))
+    assert results == [i * i for i in range(n_items)]
+
+
+def test_chunked_map_shares_items_with_helpers():
+    caller = threading.get_ident()
+    helper_joined = threading.Event()
+    threads = []
+
+    def record(i):
+        threads.append(threading.get_ident())
+        if threading.get_ident() == caller:
+            helper_joined.wait(timeout=30)  # keeps an item until a helper claims one
+        else:
+            helper_joined.set()
+        return i
+
+    assert _parallel._map_in_order(record, range(12), 2) == list(range(12))
+    assert caller in threads  # the caller computes items too
+    assert len(set(threads)) == 2  # and one helper from the pool
+
+
+def test_chunked_map_does_not_wait_for_a_busy_pool():
+    # Every pool thread is held (by other fits' helpers, say): the caller
+    # computes all the items itself instead of waiting for a helper.
+    executor = _parallel._get_executor()
+    release = threading.Event()
+    blockers = [executor.submit(release.wait) for _ in range(executor._max_workers)]
+    try:
+        done = []
+        caller = threading.Thread(
+            target=lambda: done.append(_parallel._map_in_order(abs, range(-5, 5), 4))
+        )
+        caller.start()
+        caller.join(timeout=30)
+        assert done == [[abs(i) for i in range(-5, 5)]]
+    finally:
+        release.set()
+        for blocker in blockers:
+            blocker.result(timeout=30)
+
+
+def test_chunked_map_raises_a_helpers_error_once_all_threads_are_done():
+    running = []
+    finished = []
+
+    def work(i):
+        running.append(i)
+        if i == 3:
+            raise ArithmeticError(f"item {i}")
+        threading.Event().wait(0.005)
+        finished.append(i)
+        return i
+
+    with pytest.raises(ArithmeticError, match="item 3"):
+        list(_parallel._imap_in_order(work, range(50), 3))
+    # Items stop being handed out after the error, and every item that had
+    # started has finished by the time the error reaches the caller.
+    assert len(running) < 50
+    assert sorted(finished) == sorted(i for i in running if i != 3)
+    time_limit = threading.Event()
+    time_limit.wait(0.05)
+    assert sorted(finished) == sorted(i for i in running if i != 3)
+
+
+def test_chunked_map_left_early_waits_for_the_items_being_computed():
+    finished = []
+
+    def work(i):
+        threading.Event().wait(0.005)
+        finished.append(i)
+        return i
+
+    results = _parallel._imap_in_order(work, range(40), 3)
+    assert next(results) == 0
+    results.close()
+    count = len(finished)
+    threading.Event().wait(0.05)
+    assert len(finished) == count < 40
