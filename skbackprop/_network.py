@@ -56,6 +56,7 @@ __all__ = [
     "backward",
     "gradient_step",
     "momentum_step",
+    "PredictionWorkspace",
     "Workspace",
     "block_rows",
     "block_gradient_sums",
@@ -760,6 +761,26 @@ class Workspace:
         return cls(rows, n_features, hidden_size, params.W2.shape[1], params.W1.dtype)
 
 
+class PredictionWorkspace:
+    """The one buffer of a prediction: A1, for a block of up to ``rows`` rows.
+
+    All that :func:`predict_logits_into` uses of a :class:`Workspace`,
+    without the buffers of the gradients (``dW1`` alone is n_features ×
+    hidden_size), which a prediction would allocate for nothing.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbackprop._network import PredictionWorkspace
+    >>> PredictionWorkspace(256, 64, np.float32).A1.shape
+    (256, 64)
+    """
+
+    def __init__(self, rows, hidden_size, dtype):
+        self.rows = rows
+        self.A1 = np.empty((rows, hidden_size), dtype)
+
+
 def zeros_like_params(params):
     """Zero arrays of the parameters' shapes and dtype, for gradient sums."""
     return Params(*(np.zeros_like(a) for a in params))
@@ -968,7 +989,7 @@ def predict_logits_into(X, params, out, workspace, activation="sigmoid"):
     X : ndarray of shape (m, n)
     params : Params
     out : ndarray of shape (m, k)
-    workspace : Workspace
+    workspace : Workspace or PredictionWorkspace
     activation : str
 
     Returns

@@ -36,6 +36,7 @@ __all__ = [
     "minibatch_team",
     "predict_chunk_rows",
     "predict_logits",
+    "prediction_threads",
     "thread_budget",
 ]
 
@@ -211,6 +212,39 @@ def single_threaded_blas():
             if _limit_depth == 0:
                 _set_blas_threads(_limit_saved)
                 _limit_saved = ()
+
+
+#: The most multiply-adds (``X · W1`` and ``A1 · W2``) of a prediction that
+#: neither reads the thread budget nor holds BLAS at one thread: together
+#: those take about 35 µs, more than such a prediction's own work. BLAS runs
+#: products this small on one thread by itself (OpenBLAS up to 2^18
+#: multiply-adds, in ``interface/gemm.c``), and they make one chunk, for the
+#: calling thread alone.
+SMALL_PREDICTION_WORK = 2**16
+
+
+@contextmanager
+def prediction_threads(n_rows, n_features, hidden_size, n_outputs):
+    """Threads for a prediction of ``n_rows`` rows; BLAS on one thread inside.
+
+    Yields the thread budget, read and held as :func:`single_threaded_blas`
+    does, or 1 without touching BLAS when the prediction's products are
+    within :data:`SMALL_PREDICTION_WORK` (one row, a few rows: a web
+    request, say).
+
+    Examples
+    --------
+    >>> from skbackprop._parallel import prediction_threads
+    >>> with prediction_threads(1, 100, 64, 1) as n_threads:
+    ...     n_threads
+    1
+    """
+    if n_rows * hidden_size * (n_features + n_outputs) <= SMALL_PREDICTION_WORK:
+        yield 1
+        return
+    with single_threaded_blas():
+        # Inside the hold, the budget is the one read on entering it.
+        yield thread_budget()
 
 
 #: threadpoolctl >= 3.6 lets one Python thread at a time set OpenBLAS's
@@ -485,8 +519,7 @@ def predict_logits(X, params, activation, n_threads):
         chunk = slice(start, start + step)
         workspace = workspaces.get(threading.get_ident())
         if workspace is None:
-            workspace = _network.Workspace.for_params(rows, params)
-            workspace.A1 = workspace.A1.astype(out.dtype, copy=False)
+            workspace = _network.PredictionWorkspace(rows, params.W1.shape[1], out.dtype)
             workspaces[threading.get_ident()] = workspace
         finite = None
         if activation == "sigmoid":

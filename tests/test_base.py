@@ -306,3 +306,51 @@ def test_no_reference_to_training_data_or_random_state_is_kept(binary_data):
             continue
         assert not isinstance(value, np.random.RandomState), name
         assert value is not X and value is not y, name
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_prediction_input_is_what_validate_data_returns(Estimator, binary_data, monkeypatch):
+    from sklearn.utils.validation import validate_data
+
+    from skbackprop import _base
+
+    X, y = binary_data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = Estimator(max_iter=2, random_state=0).fit(X, y)
+    plain = {
+        "C float64": np.ascontiguousarray(X),
+        "F float64": np.asfortranarray(X),
+        "float32": X.astype(np.float32),
+        "strided view": X[::2],
+        "one row": X[:1],
+    }
+    converted = {
+        "int": X.astype(int),
+        "list": X.tolist(),
+        "big-endian": X.astype(">f8"),
+        "float16": X.astype(np.float16),
+    }
+    for name, candidate in {**plain, **converted}.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            ours = est._validate_predict_input(candidate)
+        theirs = validate_data(
+            est, candidate, reset=False, dtype=(np.float64, np.float32),
+            ensure_all_finite=False,
+        )
+        assert type(ours) is np.ndarray and ours.dtype == theirs.dtype, name
+        np.testing.assert_array_equal(ours, theirs, err_msg=name)
+        assert (ours is candidate) == (theirs is candidate), name
+    # Plain float arrays skip scikit-learn's checks (most of a one-row
+    # prediction's time), and predict as before.
+    expected = {name: est.predict(candidate) for name, candidate in plain.items()}
+
+    def no_validation(*args, **kwargs):
+        raise AssertionError("validate_data was called")
+
+    monkeypatch.setattr(_base, "validate_data", no_validation)
+    for name, candidate in plain.items():
+        np.testing.assert_array_equal(est.predict(candidate), expected[name], err_msg=name)
+    with pytest.raises(AssertionError, match="validate_data was called"):
+        est.predict(converted["int"])

@@ -467,3 +467,25 @@ def test_chunked_map_left_early_waits_for_the_items_being_computed():
     count = len(finished)
     threading.Event().wait(0.05)
     assert len(finished) == count < 40
+
+
+def test_small_predictions_leave_blas_alone_and_large_ones_hold_it():
+    with threadpool_limits(limits=2, user_api="blas"):
+        outside = _blas_threads()
+        budget = _parallel.thread_budget()
+        # One row, d = 100, h = 64: 6,464 multiply-adds, on the calling thread.
+        with _parallel.prediction_threads(1, 100, 64, 1) as n_threads:
+            assert n_threads == 1
+            assert _blas_threads() == outside
+            assert _parallel._limit_depth == 0
+        # 10,000 rows: BLAS at one thread inside, our threads on the budget.
+        with _parallel.prediction_threads(10_000, 100, 64, 1) as n_threads:
+            assert n_threads == budget
+            assert all(count == 1 for _, count in _blas_threads())
+        assert _blas_threads() == outside
+    # The bound counts both products: many outputs make a few rows large.
+    small = _parallel.SMALL_PREDICTION_WORK
+    with _parallel.prediction_threads(small // (64 * 101), 100, 64, 1):
+        assert _parallel._limit_depth == 0
+    with _parallel.prediction_threads(small // (64 * 101), 100, 64, 500):
+        assert _parallel._limit_depth == 1
