@@ -660,3 +660,34 @@ def test_user_guide_examples_run(progress_bar, capsys):
     clf = namespace["clf"]
     assert clf.n_iter_ < clf.max_iter
     assert clf.score(namespace["X"], namespace["y"]) >= 0.9
+
+
+def test_callbacks_run_with_blas_as_the_user_set_it(sk_callback):
+    # Training holds BLAS at one thread; a callback's own code, between the
+    # epochs, sees the setting the user chose.
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    class BlasRecorder(Recorder):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def on_fit_task_end(self, estimator, context, *, fitted_estimator=None):
+            if _is_epoch(context):
+                self.seen.append(blas_threads())
+            return super().on_fit_task_end(
+                estimator, context, fitted_estimator=fitted_estimator
+            )
+
+    X, y = _classification()
+    recorder = BlasRecorder()
+    with threadpool_limits(limits=2, user_api="blas"):
+        outside = blas_threads()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            BackpropClassifier(max_iter=3).set_callbacks(recorder).fit(X, y)
+        assert blas_threads() == outside
+    assert recorder.seen == [outside] * 3

@@ -187,3 +187,44 @@ def test_fit_finds_the_unique_labels_once(iris, target, monkeypatch):
     monkeypatch.setattr(np, "unique", counting_unique)
     BackpropClassifier(max_iter=1, random_state=0).fit(X, y)
     assert len(passes) == 1
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int32, np.int64, np.uint64])
+@pytest.mark.parametrize(
+    "values", [[0], [1, 1, 1], [0, 1, 0], [5, -3, 5], [2, 0, 1, 2], [9, 3, 7, 100, 3]]
+)
+def test_integer_labels_are_what_scikit_learns_checks_find(dtype, values):
+    from sklearn.utils.multiclass import (
+        check_classification_targets,
+        type_of_target,
+        unique_labels,
+    )
+
+    from skbackprop._classifier import _integer_labels
+
+    info = np.iinfo(dtype)
+    y = np.array([v for v in values if info.min <= v <= info.max] or [0], dtype=dtype)
+    target_type, labels = _integer_labels(y)
+    assert target_type == type_of_target(y)
+    check_classification_targets(y)  # accepts it, as the estimator does
+    expected = unique_labels(y)
+    assert labels.dtype == expected.dtype
+    np.testing.assert_array_equal(labels, expected)
+    # Anything else is left to scikit-learn's checks.
+    for other in (y.astype(float), y.tolist(), y.reshape(-1, 1), y.astype(str), y[:0]):
+        assert _integer_labels(other) == (None, None)
+
+
+def test_fits_on_integer_labels_match_fits_on_the_same_labels_as_strings(iris):
+    X, y = iris
+    labels = np.array([10, 20, 30])
+    ours = BackpropClassifier(max_iter=5, random_state=0).fit(X, labels[y])
+    strings = BackpropClassifier(max_iter=5, random_state=0).fit(X, labels[y].astype(str))
+    np.testing.assert_array_equal(ours.classes_, labels)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, strings.coefs_ + strings.intercepts_,
+                    strict=True):
+        np.testing.assert_array_equal(a, b)
+    # A later partial_fit checks its labels against classes_ the same way.
+    stream = BackpropClassifier(random_state=0).partial_fit(X, labels[y], classes=labels)
+    with pytest.raises(ValueError, match=r"y contains labels \[40\] not in classes"):
+        stream.partial_fit(X[:3], np.array([10, 40, 20]))
