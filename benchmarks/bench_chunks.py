@@ -73,11 +73,14 @@ def measure(rows, hidden, dtype, repeats, settle=SETTLE_SECONDS):
         hidden_size=hidden, batch_size=None, max_iter=EPOCHS, tol=0, random_state=0
     )
     times = {(name, task): [] for name in SCHEDULERS for task in ("fit", "predict")}
-    outputs = {}
+    same = True
     installed = _parallel._imap_in_order
     try:
-        for _ in range(repeats):
-            for name, scheduler in SCHEDULERS.items():
+        for round_ in range(repeats):
+            outputs = {}
+            # Each scheduler goes first in every other round.
+            order = list(SCHEDULERS.items())[:: 1 if round_ % 2 == 0 else -1]
+            for name, scheduler in order:
                 _parallel._imap_in_order = scheduler
                 _settle(settle)
                 start = time.perf_counter()
@@ -90,12 +93,12 @@ def measure(rows, hidden, dtype, repeats, settle=SETTLE_SECONDS):
                 proba = model.predict_proba(X)
                 times[name, "predict"].append(time.perf_counter() - start)
                 outputs[name] = [*model.coefs_, *model.intercepts_, proba]
+            same = same and all(
+                np.array_equal(a, b, equal_nan=True)
+                for a, b in zip(*outputs.values(), strict=True)
+            )
     finally:
         _parallel._imap_in_order = installed
-    same = all(
-        np.array_equal(a, b, equal_nan=True)
-        for a, b in zip(*outputs.values(), strict=True)
-    )
     return {key: statistics.median(t) for key, t in times.items()}, same
 
 
@@ -113,7 +116,8 @@ def main(argv=None):
         f"loops `{_kernels.backend()}`. `BackpropClassifier`, d = 100, full batch, "
         f"{EPOCHS} epochs per fit (seconds per epoch) and `predict_proba` on the "
         f"training rows (seconds per call); each call after {args.settle} s of busy "
-        f"waiting; medians of {args.repeats} interleaved rounds."
+        f"waiting; medians of {args.repeats} interleaved rounds, each scheduler first in "
+        "every other round."
     )
     print()
     print(

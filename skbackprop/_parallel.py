@@ -17,6 +17,7 @@ blocks of a few hundred rows its threads cost more than they save, and they
 would oversubscribe the cores next to ours.
 """
 
+import contextlib
 import math
 import os
 import threading
@@ -317,27 +318,31 @@ class _SharedItems:
         self.results = [None] * len(items)
         self.ready = [False] * len(items)
         self.next = 0  # the first item nobody has claimed
-        self.running = 0  # items claimed and not yet finished
+        # Items helpers have claimed and not finished. The caller's own are
+        # not counted: a Ctrl-C can land in the caller between its item and
+        # the bookkeeping, and a count it never took back would leave
+        # stop() waiting for ever. Pool threads get no KeyboardInterrupt.
+        self.helpers_running = 0
         self.error = None
         self.changed = threading.Condition(threading.Lock())
 
-    def claim(self):
+    def claim(self, helper):
         """The index of an item to compute, or None once none is left."""
         with self.changed:
             if self.next >= len(self.items) or self.error is not None:
                 return None
             index = self.next
             self.next += 1
-            self.running += 1
+            self.helpers_running += helper
             return index
 
-    def compute(self, index):
+    def compute(self, index, helper):
         try:
             result, error = self.function(self.items[index]), None
         except BaseException as exc:  # re-raised in the caller's thread
             result, error = None, exc
         with self.changed:
-            self.running -= 1
+            self.helpers_running -= helper
             self.results[index] = result
             self.ready[index] = True
             if error is not None and self.error is None:
@@ -346,15 +351,15 @@ class _SharedItems:
 
     def help(self):
         """A helper's task: compute items until none is left."""
-        while (index := self.claim()) is not None:
-            self.compute(index)
+        while (index := self.claim(helper=True)) is not None:
+            self.compute(index, helper=True)
 
     def wait(self, index):
         """Until item ``index`` is done (the caller computing others meanwhile)."""
         while not self.ready[index] and self.error is None:
-            claimed = self.claim()
+            claimed = self.claim(helper=False)
             if claimed is not None:
-                self.compute(claimed)
+                self.compute(claimed, helper=False)
                 continue
             with self.changed:  # every item is claimed: wait for a helper's
                 self.changed.wait_for(
@@ -362,10 +367,10 @@ class _SharedItems:
                 )
 
     def stop(self):
-        """Claim nothing more; return once no thread computes an item."""
+        """Claim nothing more; return once no helper computes an item."""
         with self.changed:
             self.next = len(self.items)
-            self.changed.wait_for(lambda: self.running == 0)
+            self.changed.wait_for(lambda: self.helpers_running == 0)
 
 
 def _imap_in_order(function, items, n_threads):
@@ -479,15 +484,19 @@ class GradientEngine:
             )
             return loss_sum, sums
 
-        results = _imap_in_order(chunk_sums, range(0, n_rows, step), self.n_threads)
         total = self.sums
         for grad in total:
             grad.fill(0)
         loss_sum = 0.0
-        for chunk_loss, chunk in results:  # in chunk order: thread-count independent
-            loss_sum += chunk_loss
-            for into, part in zip(total, chunk, strict=True):
-                into += part
+        # closing: should this loop raise (a Ctrl-C), the helpers stop at once
+        # rather than when the traceback lets go of the generator.
+        with contextlib.closing(
+            _imap_in_order(chunk_sums, range(0, n_rows, step), self.n_threads)
+        ) as results:
+            for chunk_loss, chunk in results:  # in chunk order: thread-count independent
+                loss_sum += chunk_loss
+                for into, part in zip(total, chunk, strict=True):
+                    into += part
         total_weight = (
             n_rows
             if sample_weight is None

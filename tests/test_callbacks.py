@@ -691,3 +691,33 @@ def test_callbacks_run_with_blas_as_the_user_set_it(sk_callback):
             BackpropClassifier(max_iter=3).set_callbacks(recorder).fit(X, y)
         assert blas_threads() == outside
     assert recorder.seen == [outside] * 3
+
+
+def test_validation_scoring_runs_with_blas_as_the_user_set_it(monkeypatch):
+    # The epochs hold BLAS at one thread; scoring a validation set between
+    # them (plain NumPy products, not shared among skbackprop's threads)
+    # gets the user's setting back.
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from skbackprop import _base
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    seen = []
+    original = _base.BaseBackprop._record_validation
+
+    def recording(self, *args, **kwargs):
+        seen.append(blas_threads())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(_base.BaseBackprop, "_record_validation", recording)
+    X, y = _classification()
+    with threadpool_limits(limits=2, user_api="blas"):
+        outside = blas_threads()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            BackpropClassifier(max_iter=3, early_stopping=True, n_iter_no_change=50).fit(
+                X, y
+            )
+    assert seen == [outside] * 3

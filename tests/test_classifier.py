@@ -211,7 +211,10 @@ def test_integer_labels_are_what_scikit_learns_checks_find(dtype, values):
     assert labels.dtype == expected.dtype
     np.testing.assert_array_equal(labels, expected)
     # Anything else is left to scikit-learn's checks.
-    for other in (y.astype(float), y.tolist(), y.reshape(-1, 1), y.astype(str), y[:0]):
+    others = [y.astype(float), y.tolist(), y.reshape(-1, 1), y.astype(str), y[:0]]
+    if y.dtype.itemsize > 1:  # the other byte order
+        others.append(y.astype(y.dtype.newbyteorder()))
+    for other in others:
         assert _integer_labels(other) == (None, None)
 
 
@@ -228,3 +231,22 @@ def test_fits_on_integer_labels_match_fits_on_the_same_labels_as_strings(iris):
     stream = BackpropClassifier(random_state=0).partial_fit(X, labels[y], classes=labels)
     with pytest.raises(ValueError, match=r"y contains labels \[40\] not in classes"):
         stream.partial_fit(X[:3], np.array([10, 40, 20]))
+
+
+def test_many_classes_warn_as_scikit_learns_checks_do():
+    # scikit-learn (1.7 on) warns when y has more classes than half its
+    # samples; the labels' fast path must not lose that warning.
+    from sklearn.utils.multiclass import check_classification_targets
+
+    X = np.random.RandomState(0).normal(size=(30, 3))
+    y = np.arange(30) % 25
+    with warnings.catch_warnings(record=True) as theirs:
+        warnings.simplefilter("always")
+        check_classification_targets(y)
+    with warnings.catch_warnings(record=True) as ours:
+        warnings.simplefilter("always")
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        BackpropClassifier(max_iter=1).fit(X, y)
+    assert [str(w.message) for w in theirs] == [
+        str(w.message) for w in ours if "unique classes" in str(w.message)
+    ]

@@ -11,6 +11,9 @@
 * Afterwards BLAS's thread count (threadpoolctl) is what it was.
 """
 
+import subprocess
+import sys
+import textwrap
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -400,7 +403,7 @@ def test_chunked_map_shares_items_with_helpers():
     def record(i):
         threads.append(threading.get_ident())
         if threading.get_ident() == caller:
-            helper_joined.wait(timeout=30)  # keeps an item until a helper claims one
+            helper_joined.wait(timeout=120)  # keeps an item until a helper claims one
         else:
             helper_joined.set()
         return i
@@ -422,12 +425,12 @@ def test_chunked_map_does_not_wait_for_a_busy_pool():
             target=lambda: done.append(_parallel._map_in_order(abs, range(-5, 5), 4))
         )
         caller.start()
-        caller.join(timeout=30)
+        caller.join(timeout=120)
         assert done == [[abs(i) for i in range(-5, 5)]]
     finally:
         release.set()
         for blocker in blockers:
-            blocker.result(timeout=30)
+            blocker.result(timeout=120)
 
 
 def test_chunked_map_raises_a_helpers_error_once_all_threads_are_done():
@@ -489,3 +492,39 @@ def test_small_predictions_leave_blas_alone_and_large_ones_hold_it():
         assert _parallel._limit_depth == 0
     with _parallel.prediction_threads(small // (64 * 101), 100, 64, 500):
         assert _parallel._limit_depth == 1
+
+
+def test_chunked_map_interrupted_at_any_moment_never_hangs():
+    # Ctrl-C can land anywhere in the caller, also between its own item and
+    # the bookkeeping after it; the map must still unwind. In a subprocess,
+    # so that a hang fails the test (timeout) and the signals stay there.
+    script = textwrap.dedent(
+        """
+        import random, signal, threading
+        import numpy as np
+        from skbackprop import _parallel
+
+        main = threading.main_thread().ident
+        A = np.random.rand(60, 60)
+        interrupted = 0
+        for _ in range(400):
+            timer = threading.Timer(
+                random.uniform(0, 0.002), signal.pthread_kill, (main, signal.SIGINT)
+            )
+            try:
+                try:
+                    timer.start()
+                    for _ in _parallel._imap_in_order(lambda i: A @ A, range(40), 2):
+                        pass
+                finally:
+                    timer.join()
+            except KeyboardInterrupt:
+                interrupted += 1
+        print(interrupted)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) == 400
