@@ -95,7 +95,9 @@ def predict_chunk_rows(n_rows, n_features, hidden_size, n_outputs, n_threads=1):
     multiply-adds) but at least one per thread while each holds
     :data:`PREDICT_THREAD_WORK`, and never more than :func:`chunk_rows`
     makes. Rows are predicted independently, so unlike the gradient sums'
-    the results do not depend on the chunking, nor on the threads.
+    the chunks need not be the same on any number of threads;
+    :func:`predict_logits` rounds them up to whole blocks, which keeps each
+    row's result the same to the last bit.
 
     Examples
     --------
@@ -520,7 +522,15 @@ def predict_logits(X, params, activation, n_threads):
     step = predict_chunk_rows(
         X.shape[0], *params.W1.shape, params.W2.shape[1], n_threads
     )
-    rows = min(_network.block_rows(params.W1.shape[1], out.dtype), step)
+    block = _network.block_rows(params.W1.shape[1], out.dtype)
+    if step < X.shape[0]:
+        # Chunks of whole blocks (the compiled pass's blocks divide these):
+        # every row is then predicted in the same block, of the same shape,
+        # whatever the chunking, hence whatever the number of threads. A
+        # block of another shape can move a row's result by rounding, as
+        # BLAS may sum its products in another order.
+        step = -(-step // block) * block
+    rows = min(block, step)
     workspaces = {}  # one per thread for this call: fresh memory per chunk
     # cost page faults, which threads take one at a time
 

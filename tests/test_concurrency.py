@@ -29,7 +29,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from skbackprop import BackpropClassifier, BackpropRegressor, _parallel
+from skbackprop import BackpropClassifier, BackpropRegressor, _network, _parallel
 
 N_THREADS, N_CALLS = 8, 20
 # More rows than one chunk: predict_logits splits them over the thread budget.
@@ -181,10 +181,11 @@ def test_threads_sharing_a_fitted_model_get_sequential_results(
         assert _blas_threads() == blas_inside
     assert _blas_threads() == blas_outside
     assert _parallel._limit_depth == 0
-    # Every call split the rows into chunks, spread over the thread budget.
-    n_chunks = -(-N_LARGE // _parallel.predict_chunk_rows(N_LARGE, 10, 16, 3))
-    assert n_chunks == 9
-    assert chunk_calls and all(n == n_chunks for _, n in chunk_calls)
+    # Every call split the rows into chunks, spread over the thread budget:
+    # 9 by the work bound, rounded up to whole blocks of 4096 rows, 3.
+    assert -(-N_LARGE // _parallel.predict_chunk_rows(N_LARGE, 10, 16, 3)) == 9
+    assert _network.block_rows(16, np.float64) == 4096
+    assert chunk_calls and all(n == 3 for _, n in chunk_calls)
     if budget > 1 and (joblib.cpu_count() or 1) > 1:
         assert all(n_threads == 2 for n_threads, _ in chunk_calls)
 
@@ -292,10 +293,44 @@ def test_predictions_do_not_depend_on_the_chunking(large_models, monkeypatch):
     expected = classifier.predict_proba(X), regressor.predict(X)
     assert _parallel.predict_chunk_rows(N_LARGE, 10, 16, 1) == N_LARGE  # 1 chunk
     monkeypatch.setattr(_parallel, "PREDICT_CHUNK_WORK", 1)
-    # 9 chunks here, the most chunk_rows allows
+    # 9 chunks here, the most chunk_rows allows (3 once made whole blocks)
     assert -(-N_LARGE // _parallel.predict_chunk_rows(N_LARGE, 10, 16, 1)) == 9
-    np.testing.assert_allclose(classifier.predict_proba(X), expected[0], rtol=1e-12)
-    np.testing.assert_allclose(regressor.predict(X), expected[1], rtol=1e-12)
+    # Each row in the same block either way: the same bits.
+    np.testing.assert_array_equal(classifier.predict_proba(X), expected[0])
+    np.testing.assert_array_equal(regressor.predict(X), expected[1])
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_predictions_are_the_same_bits_on_any_number_of_threads(compiled, activation, dtype):
+    # The chunks depend on the thread count; each row's block must not, or
+    # BLAS may sum its products in another order (this failed in 144 of
+    # 896 such cases before chunks were made whole blocks).
+    from skbackprop import _kernels
+
+    rng = np.random.default_rng(0)
+    with _kernels.use_compiled(compiled), _parallel.single_threaded_blas():
+        for d, h, k in [(20, 256, 3), (2, 50, 1), (5, 16, 2)]:
+            params = _network.Params(
+                *(
+                    a.astype(dtype)
+                    for a in (
+                        rng.normal(size=(d, h)) * 0.1,
+                        rng.normal(size=h),
+                        rng.normal(size=(h, k)) * 0.1,
+                        rng.normal(size=k),
+                    )
+                )
+            )
+            for n in (7, 1025, 20001):
+                X = rng.normal(size=(n, d)).astype(dtype)
+                one, _ = _parallel.predict_logits(X, params, activation, 1)
+                for n_threads in (2, 3, 8, 32):
+                    many, _ = _parallel.predict_logits(X, params, activation, n_threads)
+                    np.testing.assert_array_equal(
+                        many, one, err_msg=f"d={d} h={h} k={k} n={n} {n_threads} threads"
+                    )
 
 
 def test_blas_hold_works_whichever_threads_enter_and_leave():
