@@ -50,11 +50,16 @@ PREDICT_COLUMNS = [
 ]
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("bench_speed", SCRIPT)
+def _load_benchmark(name):
+    """The script benchmarks/<name>.py, imported as a module."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _load_script():
+    return _load_benchmark("bench_speed")
 
 
 def _tables(markdown):
@@ -142,11 +147,7 @@ def test_json_holds_the_raw_numbers(smoke_run):
 
 
 def test_kernel_benchmark_prints_a_row_per_implementation(capsys):
-    spec = importlib.util.spec_from_file_location(
-        "bench_kernels", ROOT / "benchmarks" / "bench_kernels.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _load_benchmark("bench_kernels")
     module.main(["--repeats", "1", "--rows", "600"])
     out = capsys.readouterr().out
     rows = [line for line in out.split("End to end")[0].splitlines() if line.startswith("| float")]
@@ -176,11 +177,7 @@ def test_kernel_benchmark_prints_a_row_per_implementation(capsys):
 
 
 def test_overhead_benchmark_prints_its_four_tables(capsys):
-    spec = importlib.util.spec_from_file_location(
-        "bench_overhead", ROOT / "benchmarks" / "bench_overhead.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _load_benchmark("bench_overhead")
     saved = (module._classifier.attach_unique, module._parallel.PREDICT_CHUNK_WORK)
     module.main(["--repeats", "1", "--rows", "2000"])
     # The variants are switched back on.
@@ -205,11 +202,7 @@ def test_overhead_benchmark_prints_its_four_tables(capsys):
 
 
 def test_team_benchmark_times_three_variants_and_finds_the_models_equal(capsys):
-    spec = importlib.util.spec_from_file_location(
-        "bench_team", ROOT / "benchmarks" / "bench_team.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _load_benchmark("bench_team")
     rows_per_part = module._kernels.MINIBATCH_PART_ROWS
     module.main(["--repeats", "1", "--rows", "1000"])
     assert module._kernels.MINIBATCH_PART_ROWS == rows_per_part  # switched back
@@ -234,11 +227,7 @@ def test_team_benchmark_times_three_variants_and_finds_the_models_equal(capsys):
 
 
 def test_chunks_benchmark_times_both_schedulers_and_finds_the_results_equal(capsys):
-    spec = importlib.util.spec_from_file_location(
-        "bench_chunks", ROOT / "benchmarks" / "bench_chunks.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _load_benchmark("bench_chunks")
     installed = module._parallel._imap_in_order
     rows = module._parallel.CHUNK_ROWS + 808  # more than one chunk
     module.main(["--repeats", "1", "--rows", str(rows), "--settle", "0"])
