@@ -384,7 +384,7 @@ def _imap_in_order(function, items, n_threads):
     item whenever they are free (:class:`_SharedItems`), so which thread
     computes an item depends on timing, never its result or the order of
     the results. An exception raised by ``function`` in any thread is raised
-    here once no thread is still computing an item.
+    here once no helper is still computing an item.
     """
     items = list(items)
     n_helpers = min(n_threads, len(items)) - 1
