@@ -685,7 +685,13 @@ class BaseBackprop(
 
     def _record_validation(self, state, validation, out_activation):
         X_val, Y_val, w_val = validation
-        _, A2 = _network.forward(X_val, state.params, self.activation, out_activation)
+        # As a prediction: in blocks on skbackprop's threads, with no array
+        # of n_val × h (the forward pass of math.md, to rounding).
+        params = state.params
+        threads = prediction_threads(X_val.shape[0], *params.W1.shape, params.W2.shape[1])
+        with threads as n_threads, np.errstate(over="ignore", invalid="ignore"):
+            Z2, _ = predict_logits(X_val, params, self.activation, n_threads)
+            A2 = _network.OUTPUT_ACTIVATIONS[out_activation](Z2, out=Z2)
         state.validation_loss_curve.append(
             _network.loss(Y_val, A2, out_activation, w_val)
         )

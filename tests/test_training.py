@@ -979,3 +979,39 @@ def test_verbose_prints_one_line_per_epoch(Estimator, with_validation, capsys):
     quiet = Estimator(hidden_size=5, batch_size=16, max_iter=4, random_state=0)
     quiet.fit(X[:40], y[:40], **validation)
     assert capsys.readouterr().out == ""
+
+
+def test_scoring_a_validation_set_makes_no_array_of_its_rows_by_hidden_units(monkeypatch):
+    # The validation set is scored as a prediction is, in blocks: scoring
+    # it never allocates an n_val × h array (4 MB here), only blocks.
+    import tracemalloc
+
+    from skbackprop import _base
+
+    scoring_peaks = []
+    original = _base.BaseBackprop._record_validation
+
+    def measured(self, *args, **kwargs):
+        before, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        result = original(self, *args, **kwargs)
+        scoring_peaks.append(tracemalloc.get_traced_memory()[1] - before)
+        return result
+
+    monkeypatch.setattr(_base.BaseBackprop, "_record_validation", measured)
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(20_000, 5))
+    y = (X[:, 0] > 0).astype(int)
+    est = BackpropClassifier(
+        hidden_size=256, max_iter=2, batch_size=None, early_stopping=True, random_state=0
+    )
+    n_val_by_h = int(20_000 * est.validation_fraction) * 256 * X.itemsize
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        tracemalloc.start()
+        try:
+            est.fit(X, y)
+        finally:
+            tracemalloc.stop()
+    assert len(scoring_peaks) == len(est.validation_scores_) == 2
+    assert max(scoring_peaks) < n_val_by_h / 2, (scoring_peaks, n_val_by_h)
