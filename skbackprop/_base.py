@@ -476,19 +476,15 @@ class BaseBackprop(
         constant_loss = None
         stopped_by_callback = False
         checkpoint = _Checkpoint(state)
-        # Without callbacks or a validation set only skbackprop's passes run
-        # between epochs: hold BLAS at one thread over all of them rather
-        # than epoch by epoch (the epoch's own hold is then a counter).
-        # Taking and letting go of the hold costs 40 µs in bench_overhead.py's
-        # loop and about 0.12 ms an epoch timed inside a fit on digits (an
-        # epoch there: 2.3-2.9 ms). A callback's code runs with BLAS as the
-        # user set it, and so does the scoring of a validation set, whose
-        # products are not shared among skbackprop's threads.
-        hold = (
-            single_threaded_blas()
-            if callbacks is None and validation is None
-            else contextlib.nullcontext()
-        )
+        # Without callbacks only skbackprop's passes run between epochs (a
+        # validation set is scored as a prediction, on the thread budget):
+        # hold BLAS at one thread over all of them rather than epoch by epoch
+        # (the epochs' and predictions' own holds are then counters). Taking
+        # and letting go of the hold costs 40 µs in bench_overhead.py's loop
+        # and about 0.12 ms an epoch timed inside a fit on digits (an epoch
+        # there: 2.3-2.9 ms). A callback's code runs with BLAS as the user
+        # set it.
+        hold = single_threaded_blas() if callbacks is None else contextlib.nullcontext()
         try:
             with hold:
                 for _ in range(n_epochs):

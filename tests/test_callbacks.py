@@ -693,31 +693,35 @@ def test_callbacks_run_with_blas_as_the_user_set_it(sk_callback):
     assert recorder.seen == [outside] * 3
 
 
-def test_validation_scoring_runs_with_blas_as_the_user_set_it(monkeypatch):
-    # The epochs hold BLAS at one thread; scoring a validation set between
-    # them (plain NumPy products, not shared among skbackprop's threads)
-    # gets the user's setting back.
+def test_validation_scoring_runs_on_the_thread_budget(monkeypatch):
+    # A validation set is scored between epochs as a prediction is: in
+    # blocks shared among skbackprop's threads (the budget BLAS was given),
+    # with BLAS itself at one thread, also under the fit's own hold.
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    from skbackprop import _base
+    from skbackprop import _base, _parallel
 
     def blas_threads():
         return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
 
     seen = []
-    original = _base.BaseBackprop._record_validation
+    original = _base.predict_logits
 
-    def recording(self, *args, **kwargs):
-        seen.append(blas_threads())
-        return original(self, *args, **kwargs)
+    def recording(X, params, activation, n_threads):
+        seen.append((X.shape[0], n_threads, blas_threads()))
+        return original(X, params, activation, n_threads)
 
-    monkeypatch.setattr(_base.BaseBackprop, "_record_validation", recording)
-    X, y = _classification()
+    monkeypatch.setattr(_base, "predict_logits", recording)
+    X, y = make_classification(n_samples=30_000, n_features=20, random_state=0)
     with threadpool_limits(limits=2, user_api="blas"):
+        budget = _parallel.thread_budget()
         outside = blas_threads()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            BackpropClassifier(max_iter=3, early_stopping=True, n_iter_no_change=50).fit(
-                X, y
-            )
-    assert seen == [outside] * 3
+            BackpropClassifier(
+                max_iter=3, batch_size=None, early_stopping=True, n_iter_no_change=50
+            ).fit(X, y)
+        assert blas_threads() == outside
+    assert [rows for rows, _, _ in seen] == [3_000] * 3  # the validation split
+    assert all(n_threads == budget for _, n_threads, _ in seen)
+    assert all(counts == [1] * len(counts) for _, _, counts in seen)
