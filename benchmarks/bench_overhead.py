@@ -9,12 +9,14 @@ interleaved with it, so that both see the same (shared, noisy) machine:
 
 * ``predict_proba`` on 1 to 1,000 rows, skbackprop against ``MLPClassifier``
   (h = 64, d = 100, float64);
-* a classifier's label checks and encoding per ``fit`` (``--rows`` labels,
-  binary and 10 classes): as skbackprop does them (the unique labels found
-  once, shared by scikit-learn's ``type_of_target``,
-  ``check_classification_targets`` and ``unique_labels``), with each check
-  finding them again (``attach_unique`` turned off), and ``MLPClassifier``'s
-  own step (``LabelBinarizer`` fit and transform);
+* a classifier's label checks and encoding per ``fit`` (``--rows`` integer
+  labels, binary and 10 classes): as skbackprop does them (one
+  ``np.unique`` for a 1-D integer array, ``_classifier._integer_labels``),
+  through scikit-learn's ``type_of_target``,
+  ``check_classification_targets`` and ``unique_labels`` sharing one search
+  for the labels (as for other labels), with each check finding them again
+  (``attach_unique`` turned off too), and ``MLPClassifier``'s own step
+  (``LabelBinarizer`` fit and transform);
 * reading the thread budget, holding BLAS at one thread and letting go, as
   each pass does: ``_parallel.thread_budget`` and ``single_threaded_blas``,
   against the same steps as skbackprop took them before (``os.cpu_count()``
@@ -90,15 +92,22 @@ def prediction_latency(repeats):
     return result
 
 
-class _LabelsFoundEachTime:
-    """Inside: each label check finds y's unique labels again, as before."""
+class _ScikitLearnChecks:
+    """Inside: integer labels go through scikit-learn's checks, as other labels
+    do (``_classifier._integer_labels`` turned off); with ``each_time``, each
+    check also finds y's unique labels again (``attach_unique`` off too)."""
+
+    def __init__(self, each_time=False):
+        self.each_time = each_time
 
     def __enter__(self):
-        self._saved = _classifier.attach_unique
-        _classifier.attach_unique = None
+        self._saved = (_classifier._integer_labels, _classifier.attach_unique)
+        _classifier._integer_labels = lambda y: (None, None)
+        if self.each_time:
+            _classifier.attach_unique = None
 
     def __exit__(self, *exc):
-        _classifier.attach_unique = self._saved
+        _classifier._integer_labels, _classifier.attach_unique = self._saved
 
 
 def _our_label_step(estimator, y):
@@ -121,13 +130,18 @@ def label_handling(rows, repeats):
     for n_classes in (2, 10):
         y = rng.randint(0, n_classes, rows)
 
+        def shared(y=y):
+            with _ScikitLearnChecks():
+                return _our_label_step(estimator, y)
+
         def each_time(y=y):
-            with _LabelsFoundEachTime():
+            with _ScikitLearnChecks(each_time=True):
                 return _our_label_step(estimator, y)
 
         result[n_classes] = _interleaved_seconds(
             {
                 "skbackprop": lambda y=y: _our_label_step(estimator, y),
+                "scikit-learn's checks": shared,
                 "each check its own pass": each_time,
                 "MLPClassifier": lambda y=y: _mlp_label_step(y),
             },
@@ -227,19 +241,22 @@ def main(argv=None):
     print(f"## A classifier's label checks and encoding per fit, {args.rows} labels")
     print()
     print(
-        "| classes | skbackprop ms | each check its own pass ms | MLPClassifier ms "
-        "| each / skbackprop | MLP / skbackprop |"
+        "| classes | skbackprop ms | scikit-learn's checks ms "
+        "| each check its own pass ms | MLPClassifier ms "
+        "| checks / skbackprop | each / skbackprop | MLP / skbackprop |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for n_classes, t in label_handling(args.rows, args.repeats).items():
-        ours, each, mlp = (
+        ours, checks, each, mlp = (
             t["skbackprop"],
+            t["scikit-learn's checks"],
             t["each check its own pass"],
             t["MLPClassifier"],
         )
         print(
-            f"| {n_classes} | {ours * 1e3:.2f} | {each * 1e3:.2f} | {mlp * 1e3:.2f} "
-            f"| {each / ours:.2f} | {mlp / ours:.2f} |"
+            f"| {n_classes} | {ours * 1e3:.2f} | {checks * 1e3:.2f} | {each * 1e3:.2f} "
+            f"| {mlp * 1e3:.2f} | {checks / ours:.2f} | {each / ours:.2f} "
+            f"| {mlp / ours:.2f} |"
         )
     print()
     print("## Reading the thread budget, holding BLAS at one thread, letting go")

@@ -573,8 +573,9 @@ def _integer_labels(y):
     two distinct labels) or ``"multiclass"``, ``check_classification_targets``
     accepts either, and ``unique_labels`` gives ``np.unique(y)``, in y's
     dtype; the tests check all three on integer dtypes. One ``np.unique``
-    finds them, where the three checks cost 0.5-1 ms more per fit on 10,000
-    labels, most of it the checks' own Python. Anything else (strings,
+    finds them, where the three checks cost 0.6-1.1 ms more per fit on
+    10,000 labels (``benchmarks/bench_overhead.py --rows 10000``), most of it
+    the checks' own Python. Anything else (strings,
     floats, 2-D, lists, another byte order) goes through scikit-learn's
     checks and messages, and so does y with more classes than half its
     samples, which scikit-learn (1.7 on) warns about.

@@ -178,10 +178,18 @@ def test_kernel_benchmark_prints_a_row_per_implementation(capsys):
 
 def test_overhead_benchmark_prints_its_four_tables(capsys):
     module = _load_benchmark("bench_overhead")
-    saved = (module._classifier.attach_unique, module._parallel.PREDICT_CHUNK_WORK)
+    saved = (
+        module._classifier.attach_unique,
+        module._parallel.PREDICT_CHUNK_WORK,
+        module._classifier._integer_labels,
+    )
     module.main(["--repeats", "1", "--rows", "2000"])
     # The variants are switched back on.
-    assert (module._classifier.attach_unique, module._parallel.PREDICT_CHUNK_WORK) == saved
+    assert (
+        module._classifier.attach_unique,
+        module._parallel.PREDICT_CHUNK_WORK,
+        module._classifier._integer_labels,
+    ) == saved
     out = capsys.readouterr().out
     sections = out.split("\n## ")[1:]
     assert len(sections) == 4
