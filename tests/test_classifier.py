@@ -234,7 +234,7 @@ def test_fits_on_integer_labels_match_fits_on_the_same_labels_as_strings(iris):
 
 
 def test_many_classes_warn_as_scikit_learns_checks_do():
-    # scikit-learn (1.7 on) warns when y has more classes than half its
+    # scikit-learn (1.9.1; not 1.6.1) warns when y has more classes than half its
     # samples; the labels' fast path must not lose that warning.
     from sklearn.utils.multiclass import check_classification_targets
 
