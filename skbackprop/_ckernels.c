@@ -670,6 +670,64 @@ check_blas_dims(Py_ssize_t n, Py_ssize_t h, Py_ssize_t k, Py_ssize_t block)
     return 0;
 }
 
+/* The buffers one call holds, released together. */
+typedef struct {
+    Py_buffer views[24];
+    int count;
+} BufferSet;
+
+/* The data of obj, which must hold `count` items of `itemsize` bytes
+   (at least that many when `at_least`); NULL with an exception if not. */
+static void *
+take_buffer(BufferSet *set, PyObject *obj, int writable, Py_ssize_t count,
+            Py_ssize_t itemsize, const char *name, int at_least)
+{
+    Py_buffer *view = &set->views[set->count];
+    if (PyObject_GetBuffer(obj, view, writable ? PyBUF_WRITABLE : PyBUF_SIMPLE) < 0)
+        return NULL;
+    set->count++;
+    if (check_items(view, count, itemsize, name, at_least))
+        return NULL;
+    return view->buf;
+}
+
+static void
+release_buffers(BufferSet *set)
+{
+    while (set->count > 0)
+        PyBuffer_Release(&set->views[--set->count]);
+}
+
+/* The row order of an epoch: m int64 row numbers of X (x_rows rows; a
+   subset when fit holds rows out for validation), each checked, since the C
+   loop reads X's rows by them. */
+static const int64_t *
+take_order(BufferSet *set, PyObject *obj, Py_ssize_t m, Py_ssize_t x_rows)
+{
+    Py_buffer *view = &set->views[set->count];
+    if (PyObject_GetBuffer(obj, view, PyBUF_FORMAT) < 0)
+        return NULL;
+    set->count++;
+    const char *format = view->format == NULL ? "B" : view->format;
+    char code = format[0] == '<' || format[0] == '=' || format[0] == '@' ? format[1]
+                                                                        : format[0];
+    if ((code != 'l' && code != 'q') || check_size(view, m, sizeof(int64_t), "order")) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "_ckernels: order must hold int64 items");
+        return NULL;
+    }
+    const int64_t *rows = view->buf;
+    for (Py_ssize_t i = 0; i < m; i++) {
+        if (rows[i] < 0 || rows[i] >= x_rows) {
+            PyErr_Format(PyExc_IndexError,
+                         "_ckernels: order[%zd] = %lld is not a row of X (0 to %zd)", i,
+                         (long long)rows[i], x_rows - 1);
+            return NULL;
+        }
+    }
+    return rows;
+}
+
 #define N_SUMS_BUFFERS 13
 
 static PyObject *
@@ -677,34 +735,40 @@ py_gradient_sums(PyObject *self, PyObject *args)
 {
     /* X, Y, W1, b1, W2, b2, sW1, sb1, sW2, sb2, A1, D1, A2 */
     Py_buffer v[N_SUMS_BUFFERS], w;
-    PyObject *w_obj;
-    Py_ssize_t m, n, h, k, block;
+    PyObject *w_obj, *order_o, *Xg_o, *Yg_o, *wg_o;
+    Py_ssize_t m, n, h, k, block, x_rows;
     int out_kind, is_double;
     memset(v, 0, sizeof v);
     memset(&w, 0, sizeof w);
-    if (!PyArg_ParseTuple(args, "y*y*Oy*y*y*y*w*w*w*w*w*w*w*nnnnnip", &v[0], &v[1],
+    if (!PyArg_ParseTuple(args, "y*y*Oy*y*y*y*w*w*w*w*w*w*w*nnnnnipnOOOO", &v[0], &v[1],
                           &w_obj, &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8],
                           &v[9], &v[10], &v[11], &v[12], &m, &n, &h, &k, &block,
-                          &out_kind, &is_double))
+                          &out_kind, &is_double, &x_rows, &order_o, &Xg_o, &Yg_o, &wg_o))
         return NULL;
-    int has_w = w_obj != Py_None;
+    int has_w = w_obj != Py_None, has_order = order_o != Py_None;
     PyObject *result = NULL;
     double *acc = NULL;
     Py_ssize_t size = is_double ? sizeof(double) : sizeof(float);
+    /* the index and gather buffers of a pass over some rows of X */
+    BufferSet set = {.count = 0};
+    const int64_t *order = NULL;
+    void *Xg = NULL, *Yg = NULL, *wg = NULL;
     if (has_w && PyObject_GetBuffer(w_obj, &w, PyBUF_SIMPLE) < 0) {
         has_w = 0;
         goto done;
     }
     if (check_blas_dims(n, h, k, block) < 0)
         goto done;
-    if (m < 0 || out_kind < OUT_SIGMOID || out_kind > OUT_IDENTITY) {
+    /* m rows are passed over: the rows order names, or the x_rows rows of X */
+    if (m < 0 || x_rows < 0 || (!has_order && m != x_rows) || out_kind < OUT_SIGMOID ||
+        out_kind > OUT_IDENTITY) {
         PyErr_SetString(PyExc_ValueError, "_ckernels: bad row count or output kind");
         goto done;
     }
     {
         const char *names[] = {"X",  "Y",   "W1",  "b1",  "W2", "b2",
                                "sW1", "sb1", "sW2", "sb2", "A1", "D1", "A2"};
-        Py_ssize_t counts[] = {product(m, n), product(m, k), product(n, h), h, product(h, k), k, product(n, h),
+        Py_ssize_t counts[] = {product(x_rows, n), product(x_rows, k), product(n, h), h, product(h, k), k, product(n, h),
                                h,     product(h, k), k,     product(block, h), product(block, h), product(block, k)};
         for (int i = 0; i < N_SUMS_BUFFERS; i++) {
             int bad = i < 10 ? check_size(&v[i], counts[i], size, names[i])
@@ -712,9 +776,15 @@ py_gradient_sums(PyObject *self, PyObject *args)
             if (bad)
                 goto done;
         }
-        if (has_w && check_size(&w, m, size, "sample_weight") < 0)
+        if (has_w && check_size(&w, x_rows, size, "sample_weight") < 0)
             goto done;
     }
+    if (has_order &&
+        ((order = take_order(&set, order_o, m, x_rows)) == NULL ||
+         (Xg = take_buffer(&set, Xg_o, 1, product(block, n), size, "Xg", 1)) == NULL ||
+         (Yg = take_buffer(&set, Yg_o, 1, product(block, k), size, "Yg", 1)) == NULL ||
+         (has_w && (wg = take_buffer(&set, wg_o, 1, block, size, "wg", 1)) == NULL)))
+        goto done;
     acc = PyMem_RawCalloc(2 * h + k, sizeof(double));
     if (acc == NULL) {
         PyErr_NoMemory();
@@ -722,19 +792,26 @@ py_gradient_sums(PyObject *self, PyObject *args)
     }
     double loss_sum;
     Py_BEGIN_ALLOW_THREADS
-    if (is_double)
+    if (is_double) {
+        Gather_f64 gather = {.order = order, .X = Xg, .Y = Yg, .w = wg};
         loss_sum = gradient_sums_f64(
-            v[0].buf, v[1].buf, has_w ? w.buf : NULL, v[2].buf, v[3].buf, v[4].buf,
-            v[5].buf, v[6].buf, v[7].buf, v[8].buf, v[9].buf, v[10].buf, v[11].buf,
-            v[12].buf, acc, acc + h, m, n, h, k, block, out_kind, 0x1p-52);
-    else
+            v[0].buf, v[1].buf, has_w ? w.buf : NULL, has_order ? &gather : NULL, v[2].buf,
+            v[3].buf, v[4].buf, v[5].buf, v[6].buf, v[7].buf, v[8].buf, v[9].buf,
+            v[10].buf, v[11].buf, v[12].buf, acc, acc + h, m, n, h, k, block, out_kind,
+            0x1p-52);
+    }
+    else {
+        Gather_f32 gather = {.order = order, .X = Xg, .Y = Yg, .w = wg};
         loss_sum = gradient_sums_f32(
-            v[0].buf, v[1].buf, has_w ? w.buf : NULL, v[2].buf, v[3].buf, v[4].buf,
-            v[5].buf, v[6].buf, v[7].buf, v[8].buf, v[9].buf, v[10].buf, v[11].buf,
-            v[12].buf, acc, acc + h, m, n, h, k, block, out_kind, 0x1p-23f);
+            v[0].buf, v[1].buf, has_w ? w.buf : NULL, has_order ? &gather : NULL, v[2].buf,
+            v[3].buf, v[4].buf, v[5].buf, v[6].buf, v[7].buf, v[8].buf, v[9].buf,
+            v[10].buf, v[11].buf, v[12].buf, acc, acc + h, m, n, h, k, block, out_kind,
+            0x1p-23f);
+    }
     Py_END_ALLOW_THREADS
     result = PyFloat_FromDouble(loss_sum);
 done:
+    release_buffers(&set);
     PyMem_RawFree(acc);
     for (int i = 0; i < N_SUMS_BUFFERS; i++)
         if (v[i].obj != NULL)
@@ -847,62 +924,6 @@ py_descent_step(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* The buffers one call holds, released together. */
-typedef struct {
-    Py_buffer views[24];
-    int count;
-} BufferSet;
-
-/* The data of obj, which must hold `count` items of `itemsize` bytes
-   (at least that many when `at_least`); NULL with an exception if not. */
-static void *
-take_buffer(BufferSet *set, PyObject *obj, int writable, Py_ssize_t count,
-            Py_ssize_t itemsize, const char *name, int at_least)
-{
-    Py_buffer *view = &set->views[set->count];
-    if (PyObject_GetBuffer(obj, view, writable ? PyBUF_WRITABLE : PyBUF_SIMPLE) < 0)
-        return NULL;
-    set->count++;
-    if (check_items(view, count, itemsize, name, at_least))
-        return NULL;
-    return view->buf;
-}
-
-static void
-release_buffers(BufferSet *set)
-{
-    while (set->count > 0)
-        PyBuffer_Release(&set->views[--set->count]);
-}
-
-/* The row order of an epoch: m int64 row numbers of X, each checked, since
-   the C loop reads X's rows by them. */
-static const int64_t *
-take_order(BufferSet *set, PyObject *obj, Py_ssize_t m)
-{
-    Py_buffer *view = &set->views[set->count];
-    if (PyObject_GetBuffer(obj, view, PyBUF_FORMAT) < 0)
-        return NULL;
-    set->count++;
-    const char *format = view->format == NULL ? "B" : view->format;
-    char code = format[0] == '<' || format[0] == '=' || format[0] == '@' ? format[1]
-                                                                        : format[0];
-    if ((code != 'l' && code != 'q') || check_size(view, m, sizeof(int64_t), "order")) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_TypeError, "_ckernels: order must hold int64 items");
-        return NULL;
-    }
-    const int64_t *rows = view->buf;
-    for (Py_ssize_t i = 0; i < m; i++) {
-        if (rows[i] < 0 || rows[i] >= m) {
-            PyErr_Format(PyExc_IndexError,
-                         "_ckernels: order[%zd] = %lld is not a row of X (0 to %zd)", i,
-                         (long long)rows[i], m - 1);
-            return NULL;
-        }
-    }
-    return rows;
-}
 
 /* The team's Python side: a capsule, so that it lives until its last
    helper has let go of it, even a helper that only starts after the epoch. */
@@ -971,13 +992,13 @@ py_minibatch_epoch(PyObject *self, PyObject *args)
 {
     PyObject *X_o, *Y_o, *w_o, *order_o, *params_o, *sums_o, *vel_o, *A1_o, *D1_o, *A2_o;
     PyObject *Xbuf_o, *Ybuf_o, *wbuf_o, *losses_o, *weights_o, *team_o;
-    Py_ssize_t m, n, h, k, batch, block, part_rows, max_parts;
+    Py_ssize_t m, x_rows, n, h, k, batch, block, part_rows, max_parts;
     int out_kind, nesterov, is_double;
     double alpha, momentum, l2;
-    if (!PyArg_ParseTuple(args, "OOOOO!O!OOOOOOOOOnnnnnnidppddnnO", &X_o, &Y_o, &w_o,
+    if (!PyArg_ParseTuple(args, "OOOOO!O!OOOOOOOOOnnnnnnnidppddnnO", &X_o, &Y_o, &w_o,
                           &order_o, &PyTuple_Type, &params_o, &PyTuple_Type, &sums_o,
                           &vel_o, &A1_o, &D1_o, &A2_o, &Xbuf_o, &Ybuf_o, &wbuf_o,
-                          &losses_o, &weights_o, &m, &n, &h, &k, &batch, &block,
+                          &losses_o, &weights_o, &m, &x_rows, &n, &h, &k, &batch, &block,
                           &out_kind, &alpha, &nesterov, &is_double, &l2, &momentum,
                           &part_rows, &max_parts, &team_o))
         return NULL;
@@ -986,7 +1007,10 @@ py_minibatch_epoch(PyObject *self, PyObject *args)
     Team *team = NULL;
     if (team_o != Py_None && (team = PyCapsule_GetPointer(team_o, TEAM_NAME)) == NULL)
         return NULL;
-    if (m < 0 || batch < 1 || part_rows < 1 || max_parts < 1 || max_parts > MAX_PARTS ||
+    /* m rows are trained on: the rows order names, or the x_rows rows of X
+       in turn (order None) */
+    if (m < 0 || x_rows < 0 || (order_o == Py_None && m != x_rows) || batch < 1 ||
+        part_rows < 1 || max_parts < 1 || max_parts > MAX_PARTS ||
         out_kind < OUT_SIGMOID || out_kind > OUT_IDENTITY ||
         PyTuple_GET_SIZE(params_o) != 4 || PyTuple_GET_SIZE(sums_o) != 4 ||
         (momentum != 0 && (!PyTuple_Check(vel_o) || PyTuple_GET_SIZE(vel_o) != 4))) {
@@ -1011,17 +1035,17 @@ py_minibatch_epoch(PyObject *self, PyObject *args)
     PyObject *result = NULL;
     void *parts = NULL;
     int has_w = w_o != Py_None, has_order = order_o != Py_None;
-    void *X = take_buffer(&set, X_o, 0, product(m, n), size, "X", 0);
-    void *Y = X ? take_buffer(&set, Y_o, 0, product(m, k), size, "Y", 0) : NULL;
+    void *X = take_buffer(&set, X_o, 0, product(x_rows, n), size, "X", 0);
+    void *Y = X ? take_buffer(&set, Y_o, 0, product(x_rows, k), size, "Y", 0) : NULL;
     void *w = NULL, *wbuf = NULL;
     const int64_t *order = NULL;
     if (Y == NULL)
         goto done;
-    if (has_w && ((w = take_buffer(&set, w_o, 0, m, size, "sample_weight", 0)) == NULL ||
+    if (has_w && ((w = take_buffer(&set, w_o, 0, x_rows, size, "sample_weight", 0)) == NULL ||
                   (has_order &&
                    (wbuf = take_buffer(&set, wbuf_o, 1, rows, size, "wbuf", 1)) == NULL)))
         goto done;
-    if (has_order && (order = take_order(&set, order_o, m)) == NULL)
+    if (has_order && (order = take_order(&set, order_o, m, x_rows)) == NULL)
         goto done;
     for (int a = 0; a < 4; a++) {
         params[a] = take_buffer(&set, PyTuple_GET_ITEM(params_o, a), 1, sizes[a], size,
@@ -1100,7 +1124,7 @@ done:
 static PyMethodDef methods[] = {
     {"minibatch_epoch", py_minibatch_epoch, METH_VARARGS,
      "minibatch_epoch(X, Y, sample_weight, order, params, sums, velocities, A1, D1, A2, "
-     "Xbuf, Ybuf, wbuf, losses, weights, m, n, h, k, batch, block, out_kind, alpha, "
+     "Xbuf, Ybuf, wbuf, losses, weights, m, x_rows, n, h, k, batch, block, out_kind, alpha, "
      "nesterov, is_double, l2, momentum, part_rows, max_parts, team) -> batches done: "
      "one epoch of mini-batch gradient descent (see _kernels.minibatch_epoch), each "
      "batch in parts done by the team's threads (team None: this thread alone)."},
@@ -1117,8 +1141,10 @@ static PyMethodDef methods[] = {
      "_network.gradient_step (velocities None) or momentum_step, in place."},
     {"gradient_sums", py_gradient_sums, METH_VARARGS,
      "gradient_sums(X, Y, sample_weight, W1, b1, W2, b2, sW1, sb1, sW2, sb2, A1, D1, "
-     "A2, m, n, h, k, block, out_kind, is_double) -> loss_sum: "
-     "_network.gradient_sums for sigmoid hidden units, in blocks of `block` rows."},
+     "A2, m, n, h, k, block, out_kind, is_double, x_rows, order, Xg, Yg, wg) -> "
+     "loss_sum: _network.gradient_sums for sigmoid hidden units, in blocks of `block` "
+     "rows: over the x_rows rows of X, or (order not None) over the m rows order names, "
+     "each block gathered into Xg, Yg, wg."},
     {"predict_logits", py_predict_logits, METH_VARARGS,
      "predict_logits(X, W1, b1, W2, b2, A1, out, m, n, h, k, block, is_double) -> "
      "bool: out <- sigmoid(X W1 + b1) W2 + b2, in blocks of `block` rows; whether "

@@ -90,7 +90,8 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         parameters of the epoch with the best validation accuracy.
 
     validation_fraction : float in (0, 1), default=0.1
-        The fraction of training data held out with ``early_stopping``.
+        The fraction of training data held out with ``early_stopping``. Only
+        these rows are copied; training reads the others from X in place.
 
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes, multiplying ``sample_weight``: ``{label:

@@ -103,19 +103,48 @@ FN(output_loss_error)(REAL *A2, const REAL *Y, const REAL *w, const REAL *b2,
     return loss_sum;
 }
 
+/* dst (r x c) <- the rows `rows` of src; the rows ahead are prefetched, as
+   shuffled rows of a large X are cache misses that would otherwise be
+   waited for one after another. */
+static void
+FN(take_rows)(REAL *dst, const REAL *src, const int64_t *rows, Py_ssize_t r,
+              Py_ssize_t c)
+{
+    enum { AHEAD = 8, LINE = 64 };
+    Py_ssize_t bytes = c * (Py_ssize_t)sizeof(REAL);
+    for (Py_ssize_t i = 0; i < r; i++) {
+        if (i + AHEAD < r) {
+            const char *ahead = (const char *)(src + rows[i + AHEAD] * c);
+            for (Py_ssize_t b = 0; b < bytes; b += LINE)
+                PREFETCH(ahead + b);
+        }
+        memcpy(dst + i * c, src + rows[i] * c, bytes);
+    }
+}
+
+/* Rows read through an index: the rows order[0], order[1], ... of X, Y and
+   w are the pass's rows, gathered block by block into X, Y, w (room for a
+   block each; w only with weights), so that a pass over a subset of X's
+   rows holds one block of them, never a copy of the subset. */
+typedef struct {
+    const int64_t *order;
+    REAL *X, *Y, *w;
+} FN(Gather);
+
 /*
- * block_gradient_sums over all m rows of X, in blocks of `block` rows:
+ * block_gradient_sums over all m rows of X (or the m rows gather names), in
+ * blocks of `block` rows:
  * adds the W1 gradient sum to sW1 (and W2's to sW2 when k > 1), the others
  * to the double accumulators acc_b1 (2h + k): b1's, then b2's (acc_b2 =
  * acc_b1 + h), then W2's when k = 1 (see add_accumulators). Returns the
  * loss sum. A1, D1 (block x h) and A2 (block x k) are the workspace.
  */
 static double
-FN(gradient_blocks)(const REAL *X, const REAL *Y, const REAL *w, const REAL *W1,
-                    const REAL *b1, const REAL *W2, const REAL *b2, REAL *sW1, REAL *sW2,
-                    REAL *A1, REAL *D1, REAL *A2, double *acc_b1, double *acc_b2,
-                    Py_ssize_t m, Py_ssize_t n, Py_ssize_t h, Py_ssize_t k,
-                    Py_ssize_t block, int out_kind, REAL eps)
+FN(gradient_blocks)(const REAL *X, const REAL *Y, const REAL *w, const FN(Gather) *gather,
+                    const REAL *W1, const REAL *b1, const REAL *W2, const REAL *b2,
+                    REAL *sW1, REAL *sW2, REAL *A1, REAL *D1, REAL *A2, double *acc_b1,
+                    double *acc_b2, Py_ssize_t m, Py_ssize_t n, Py_ssize_t h,
+                    Py_ssize_t k, Py_ssize_t block, int out_kind, REAL eps)
 {
     double loss_sum = 0.0;
     int N = (int)n, H = (int)h, K = (int)k;
@@ -123,6 +152,17 @@ FN(gradient_blocks)(const REAL *X, const REAL *Y, const REAL *w, const REAL *W1,
         int r = (int)(m - start < block ? m - start : block);
         const REAL *Xb = X + start * n, *Yb = Y + start * k;
         const REAL *wb = w == NULL ? NULL : w + start;
+        if (gather != NULL) { /* the same block as in a copy of the rows */
+            const int64_t *rows = gather->order + start;
+            FN(take_rows)(gather->X, X, rows, r, n);
+            FN(take_rows)(gather->Y, Y, rows, r, k);
+            Xb = gather->X, Yb = gather->Y;
+            if (w != NULL) {
+                for (int i = 0; i < r; i++)
+                    gather->w[i] = w[rows[i]];
+                wb = gather->w;
+            }
+        }
         /* A1 = sigma(Xb W1 + b1), A2 = A1 W2 */
         FN(gemm)('N', 'N', H, r, N, 1, W1, H, Xb, N, 0, A1, H);
         if (k == 1) {
@@ -167,14 +207,15 @@ FN(add_accumulators)(const double *acc_b1, const double *acc_b2, REAL *sb1, REAL
 /* gradient_blocks and add_accumulators: adds all four gradient sums to sW1,
    sb1, sW2, sb2; acc_b1 (2h + k) must be zeroed. */
 static double
-FN(gradient_sums)(const REAL *X, const REAL *Y, const REAL *w, const REAL *W1,
-                  const REAL *b1, const REAL *W2, const REAL *b2, REAL *sW1, REAL *sb1,
-                  REAL *sW2, REAL *sb2, REAL *A1, REAL *D1, REAL *A2, double *acc_b1,
-                  double *acc_b2, Py_ssize_t m, Py_ssize_t n, Py_ssize_t h,
-                  Py_ssize_t k, Py_ssize_t block, int out_kind, REAL eps)
+FN(gradient_sums)(const REAL *X, const REAL *Y, const REAL *w, const FN(Gather) *gather,
+                  const REAL *W1, const REAL *b1, const REAL *W2, const REAL *b2,
+                  REAL *sW1, REAL *sb1, REAL *sW2, REAL *sb2, REAL *A1, REAL *D1, REAL *A2,
+                  double *acc_b1, double *acc_b2, Py_ssize_t m, Py_ssize_t n,
+                  Py_ssize_t h, Py_ssize_t k, Py_ssize_t block, int out_kind, REAL eps)
 {
-    double loss_sum = FN(gradient_blocks)(X, Y, w, W1, b1, W2, b2, sW1, sW2, A1, D1, A2,
-                                          acc_b1, acc_b2, m, n, h, k, block, out_kind, eps);
+    double loss_sum =
+        FN(gradient_blocks)(X, Y, w, gather, W1, b1, W2, b2, sW1, sW2, A1, D1, A2, acc_b1,
+                            acc_b2, m, n, h, k, block, out_kind, eps);
     FN(add_accumulators)(acc_b1, acc_b2, sb1, sW2, sb2, h, k);
     return loss_sum;
 }
@@ -232,25 +273,6 @@ FN(descent_step)(REAL *param, const REAL *grad, REAL *velocity, Py_ssize_t size,
             param[i] += momentum * v - alpha * grad[i];
         else
             param[i] += v;
-    }
-}
-
-/* dst (r x c) <- the rows `rows` of src; the rows ahead are prefetched, as
-   shuffled rows of a large X are cache misses that would otherwise be
-   waited for one after another. */
-static void
-FN(take_rows)(REAL *dst, const REAL *src, const int64_t *rows, Py_ssize_t r,
-              Py_ssize_t c)
-{
-    enum { AHEAD = 8, LINE = 64 };
-    Py_ssize_t bytes = c * (Py_ssize_t)sizeof(REAL);
-    for (Py_ssize_t i = 0; i < r; i++) {
-        if (i + AHEAD < r) {
-            const char *ahead = (const char *)(src + rows[i + AHEAD] * c);
-            for (Py_ssize_t b = 0; b < bytes; b += LINE)
-                PREFETCH(ahead + b);
-        }
-        memcpy(dst + i * c, src + rows[i] * c, bytes);
     }
 }
 
@@ -336,7 +358,7 @@ FN(batch_part)(void *job, int part)
     memset(p->acc, 0, (2 * h + k) * sizeof(double));
     REAL *const *params = b->params;
     p->acc[2 * h + k] =
-        FN(gradient_blocks)(Xp, Yp, wp, params[0], params[1], params[2], params[3], p->sW1,
+        FN(gradient_blocks)(Xp, Yp, wp, NULL, params[0], params[1], params[2], params[3], p->sW1,
                             p->sW2, p->A1, p->D1, p->A2, p->acc, p->acc + h, rows, n, h, k,
                             b->block, b->out_kind, b->eps);
 }

@@ -444,8 +444,10 @@ class DaskGradientEngine:
         self.split_every = split_every
 
     def loss_and_gradients(
-        self, X, Y, params, activation, out_activation, sample_weight, l2
+        self, X, Y, params, activation, out_activation, sample_weight, l2, rows=None
     ):
+        # Dask fits take their validation set as X_val, never as rows of X.
+        assert rows is None, "a dask fit trains on all rows of X"
         dask, da = _dask()
         weights = (None, None) if sample_weight is None else (sample_weight, "i")
         parts = da.blockwise(

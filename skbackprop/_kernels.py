@@ -212,23 +212,36 @@ def compiled_block_rows(hidden_size, dtype, limit):
     return int(min(max(rows, COMPILED_BLOCK_ROWS), limit))
 
 
-def gradient_sums(X, Y, params, sums, workspace, out_activation, sample_weight):
+def gradient_sums(X, Y, params, sums, workspace, out_activation, sample_weight, rows=None):
     """``_network.gradient_sums`` for σ hidden units, compiled; None if it cannot.
 
     One C call runs the whole blocked pass (both matrix products through
     SciPy's BLAS, σ and its derivative by the loops above, the loss and the
     output error) with the GIL released. It takes C-ordered arrays of one
     float dtype; for anything else it returns None and the caller runs the
-    NumPy pass, which computes the same numbers.
+    NumPy pass, which computes the same numbers. With ``rows`` (int64 row
+    numbers) the pass is over those rows of X, Y and sample_weight, each
+    block gathered into ``workspace.gathered``'s buffers.
     """
     if X.ndim != 2 or out_activation not in OUTPUT_KINDS:
         return None
     arrays = [X, Y, *params, *sums, workspace.A1, workspace.D1, workspace.A2]
     if sample_weight is not None:
         arrays.append(sample_weight)
-    m, n = X.shape
+    block = compiled_block_rows(params.W1.shape[1], X.dtype, workspace.rows)
+    gathered = (None, None, None)
+    if rows is not None:
+        if rows.ndim != 1:
+            return None
+        rows = np.ascontiguousarray(rows, dtype=np.int64)  # as C reads it
+        gathered = workspace.gathered(block)
+        arrays += gathered[:2] if sample_weight is None else gathered
+    x_rows, n = X.shape
+    m = x_rows if rows is None else rows.shape[0]  # the rows passed over
     h, k = params.W2.shape
-    if Y.shape != (m, k) or not _compiled_pass_for(arrays, (n, h, k, workspace.rows)):
+    if Y.shape != (x_rows, k) or not _compiled_pass_for(
+        arrays, (n, h, k, workspace.rows)
+    ):
         return None
     return _ckernels.gradient_sums(
         X,
@@ -243,9 +256,12 @@ def gradient_sums(X, Y, params, sums, workspace, out_activation, sample_weight):
         n,
         h,
         k,
-        compiled_block_rows(h, X.dtype, workspace.rows),
+        block,
         OUTPUT_KINDS[out_activation],
         X.dtype == np.float64,
+        x_rows,
+        rows,
+        *gathered,
     )
 
 
@@ -362,11 +378,13 @@ def minibatch_epoch(
     """One epoch of mini-batch gradient descent in one compiled call, or None.
 
     The whole of ``_base``'s mini-batch loop for σ hidden units: gather each
-    batch's rows (``order``, None for consecutive batches), its loss and
-    gradients by :func:`gradient_sums`'s pass, ``finish_gradients`` and
-    :func:`descent_step`, with the GIL released (taken back every 256 batches
-    so that Ctrl-C still interrupts). For a batch of 200 rows Python's own
-    cost per batch was as large as the arithmetic.
+    batch's rows (``order``: the row numbers of X trained on, in turn, which
+    may be a subset of X's rows; None for all rows, in consecutive batches),
+    its loss and gradients by :func:`gradient_sums`'s pass,
+    ``finish_gradients`` and :func:`descent_step`, with the GIL released
+    (taken back every 256 batches so that Ctrl-C still interrupts). For a
+    batch of 200 rows Python's own cost per batch was as large as the
+    arithmetic.
 
     Each batch is cut into :func:`minibatch_parts` parts. With a ``team``
     (:func:`new_team`) whose helpers run on other threads, this thread and
@@ -381,7 +399,8 @@ def minibatch_epoch(
     having done nothing, when the arrays do not suit the C pass.
     """
     alpha, momentum, nesterov, l2 = hyper
-    m, n = X.shape
+    x_rows, n = X.shape
+    m = x_rows if order is None else order.shape[0]  # the rows trained on
     h, k = params.W2.shape
     X_buffer, Y_buffer, w_buffer = batch_buffers
     arrays = [X, Y, *params, *sums, workspace.A1, workspace.D1, workspace.A2]
@@ -391,9 +410,12 @@ def minibatch_epoch(
     arrays += [*velocities] if momentum else []
     if (
         out_activation not in OUTPUT_KINDS
-        or Y.shape != (m, k)
+        or Y.shape != (x_rows, k)
         or not _compiled_pass_for(arrays, (n, h, k, workspace.rows, batch_size))
-        or not (order is None or (order.dtype == np.int64 and order.shape == (m,)))
+        or not (
+            order is None
+            or (order.dtype == np.int64 and order.ndim == 1 and order.flags.c_contiguous)
+        )
     ):
         return None
     n_batches = -(-m // batch_size)
@@ -416,6 +438,7 @@ def minibatch_epoch(
         losses,
         weights,
         m,
+        x_rows,
         n,
         h,
         k,

@@ -760,6 +760,25 @@ class Workspace:
         n_features, hidden_size = params.W1.shape
         return cls(rows, n_features, hidden_size, params.W2.shape[1], params.W1.dtype)
 
+    def gathered(self, rows=None):
+        """Buffers for ``rows`` rows (default ``self.rows``) of X, Y and sample_weight.
+
+        A pass over some rows of X (``gradient_sums``' ``rows``) gathers each
+        block of them here, so it holds one block, never a copy of the rows.
+        Made on first use (the compiled pass's blocks are smaller than
+        ``self.rows``: it asks for fewer rows).
+        """
+        rows = self.rows if rows is None else rows
+        buffers = getattr(self, "_gathered", None)
+        if buffers is None or buffers[0].shape[0] < rows:
+            n_features, n_outputs, dtype = self.dW1.shape[0], self.A2.shape[1], self.A2.dtype
+            buffers = self._gathered = (
+                np.empty((rows, n_features), dtype),
+                np.empty((rows, n_outputs), dtype),
+                np.empty(rows, dtype),
+            )
+        return buffers
+
 
 class PredictionWorkspace:
     """The one buffer of a prediction: A1, for a block of up to ``rows`` rows.
@@ -886,33 +905,62 @@ def gradient_sums(
     activation="sigmoid",
     out_activation="sigmoid",
     sample_weight=None,
+    *,
+    rows=None,
 ):
     """:func:`block_gradient_sums` over all rows of X, one block at a time.
 
     Adds to ``sums`` in place and returns the loss sum; the rows' blocks are
     ``workspace.rows`` long. The single-machine pass, its threads' chunks and
-    dask's blocks all go through this function.
+    dask's blocks all go through this function. With ``rows`` (int64 row
+    numbers) the pass is over those rows of X, Y and sample_weight, in that
+    order, each block gathered into ``workspace.gathered()``: the same sums
+    as over the copies ``X[rows]``, ``Y[rows]``, without making them.
     """
     if activation == "sigmoid":
         loss_sum = _kernels.gradient_sums(
-            X, Y, params, sums, workspace, out_activation, sample_weight
+            X, Y, params, sums, workspace, out_activation, sample_weight, rows
         )
         if loss_sum is not None:  # the compiled pass ran
             return loss_sum
     loss_sum = 0.0
-    for start in range(0, X.shape[0], workspace.rows):
+    n_rows = X.shape[0] if rows is None else rows.shape[0]
+    for start in range(0, n_rows, workspace.rows):
         block = slice(start, start + workspace.rows)
+        if rows is None:
+            X_block, Y_block = X[block], Y[block]
+            w_block = None if sample_weight is None else sample_weight[block]
+        else:
+            block_rows = rows[block]
+            r = block_rows.shape[0]
+            X_buffer, Y_buffer, w_buffer = workspace.gathered()
+            X_block = _take_rows_into(X, block_rows, X_buffer[:r])
+            Y_block = _take_rows_into(Y, block_rows, Y_buffer[:r])
+            w_block = (
+                None
+                if sample_weight is None
+                else _take_rows_into(sample_weight, block_rows, w_buffer[:r])
+            )
         loss_sum += block_gradient_sums(
-            X[block],
-            Y[block],
+            X_block,
+            Y_block,
             params,
             sums,
             workspace,
             activation,
             out_activation,
-            None if sample_weight is None else sample_weight[block],
+            w_block,
         )
     return loss_sum
+
+
+def _take_rows_into(a, rows, out):
+    """out ← a[rows], rows along the first axis; returns out."""
+    if a.flags.c_contiguous:
+        return np.take(a, rows, axis=0, out=out)
+    # np.take copies the whole of a non-contiguous array first, every call.
+    out[...] = a[rows]
+    return out
 
 
 def loss_and_gradients(
@@ -926,6 +974,7 @@ def loss_and_gradients(
     *,
     workspace=None,
     sums=None,
+    rows=None,
 ):
     """:func:`loss` and :func:`backward` in one blocked pass over the rows of X.
 
@@ -944,6 +993,9 @@ def loss_and_gradients(
         Reused buffers; allocated for :func:`block_rows` rows when None.
     sums : Params, default=None
         Buffers for the gradients (overwritten); allocated when None.
+    rows : ndarray of int64, default=None
+        Only these rows of X, Y and sample_weight, in this order (as if given
+        ``X[rows]``, ``Y[rows]``, without copying them); None: all rows.
 
     Returns
     -------
@@ -962,23 +1014,32 @@ def loss_and_gradients(
     >>> np.allclose(fast.W1, backward(X, Y, A1, A2, p).W1, rtol=1e-12)
     True
     """
+    n_rows = X.shape[0] if rows is None else rows.shape[0]
     if workspace is None:
-        rows = block_rows(params.W1.shape[1], params.W1.dtype)
-        workspace = Workspace.for_params(min(rows, X.shape[0]), params)
+        block = block_rows(params.W1.shape[1], params.W1.dtype)
+        workspace = Workspace.for_params(min(block, n_rows), params)
     if sums is None:
         sums = zeros_like_params(params)
     else:
         for grad in sums:
             grad.fill(0)
     loss_sum = gradient_sums(
-        X, Y, params, sums, workspace, activation, out_activation, sample_weight
+        X, Y, params, sums, workspace, activation, out_activation, sample_weight, rows=rows
     )
     total_weight = (
-        X.shape[0]
-        if sample_weight is None
-        else float(np.sum(sample_weight, dtype=np.float64))
+        n_rows if sample_weight is None else total_sample_weight(sample_weight, rows)
     )
     return finish_gradients(sums, loss_sum, total_weight, params, l2)
+
+
+def total_sample_weight(sample_weight, rows=None):
+    """The sum of the weights of ``rows`` (None: all rows), in float64.
+
+    Summed as NumPy sums ``sample_weight[rows]``, whose copy it makes: a
+    vector, not rows of X.
+    """
+    chosen = sample_weight if rows is None else sample_weight[rows]
+    return float(np.sum(chosen, dtype=np.float64))
 
 
 def predict_logits_into(X, params, out, workspace, activation="sigmoid"):

@@ -448,13 +448,18 @@ class GradientEngine:
         return workspace
 
     def loss_and_gradients(
-        self, X, Y, params, activation, out_activation, sample_weight, l2
+        self, X, Y, params, activation, out_activation, sample_weight, l2, rows=None
     ):
-        """:func:`skbackprop._network.loss_and_gradients` on all rows of X.
+        """:func:`skbackprop._network.loss_and_gradients` on the rows ``rows`` of X.
 
-        The returned gradients live in buffers reused by the next call.
+        ``rows`` (int64 row numbers, in order) None means all rows. The
+        returned gradients live in buffers reused by the next call. The
+        result is that of the same pass over the copies ``X[rows]``,
+        ``Y[rows]``, which are never made: each block of rows is gathered
+        into its thread's workspace, in the same order, and summed the same
+        way.
         """
-        n_rows = X.shape[0]
+        n_rows = X.shape[0] if rows is None else rows.shape[0]
         if n_rows <= CHUNK_ROWS:
             return _network.loss_and_gradients(
                 X,
@@ -466,23 +471,30 @@ class GradientEngine:
                 l2,
                 workspace=self.workspace(),
                 sums=self.sums,
+                rows=rows,
             )
 
         step = chunk_rows(n_rows)
 
         def chunk_sums(start):
             chunk = slice(start, start + step)
-            weights = None if sample_weight is None else sample_weight[chunk]
+            if rows is None:
+                X_chunk, Y_chunk, chunk_subset = X[chunk], Y[chunk], None
+                weights = None if sample_weight is None else sample_weight[chunk]
+            else:  # the chunk's rows are read from X, Y, sample_weight by index
+                X_chunk, Y_chunk, chunk_subset = X, Y, rows[chunk]
+                weights = sample_weight
             sums = _network.zeros_like_params(params)
             loss_sum = _network.gradient_sums(
-                X[chunk],
-                Y[chunk],
+                X_chunk,
+                Y_chunk,
                 params,
                 sums,
                 self.workspace(),
                 activation,
                 out_activation,
                 weights,
+                rows=chunk_subset,
             )
             return loss_sum, sums
 
@@ -502,7 +514,7 @@ class GradientEngine:
         total_weight = (
             n_rows
             if sample_weight is None
-            else float(np.sum(sample_weight, dtype=np.float64))
+            else _network.total_sample_weight(sample_weight, rows)
         )
         return _network.finish_gradients(total, loss_sum, total_weight, params, l2)
 
@@ -540,12 +552,17 @@ def predict_logits(X, params, activation, n_threads):
         if workspace is None:
             workspace = _network.PredictionWorkspace(rows, params.W1.shape[1], out.dtype)
             workspaces[threading.get_ident()] = workspace
+        X_chunk = X[chunk]
         finite = None
         if activation == "sigmoid":
-            finite = _kernels.predict_logits(X[chunk], params, out[chunk], workspace)
+            if not X_chunk.flags.c_contiguous:
+                # A DataFrame's values are column-major: the compiled pass
+                # reads rows, so a chunk of them (not all of X) is copied.
+                X_chunk = np.ascontiguousarray(X_chunk)
+            finite = _kernels.predict_logits(X_chunk, params, out[chunk], workspace)
         if finite is None:
             _network.predict_logits_into(
-                X[chunk], params, out[chunk], workspace, activation
+                X_chunk, params, out[chunk], workspace, activation
             )
         return finite
 

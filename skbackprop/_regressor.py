@@ -76,7 +76,8 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         epoch with the best validation R².
 
     validation_fraction : float in (0, 1), default=0.1
-        The fraction of training data held out with ``early_stopping``.
+        The fraction of training data held out with ``early_stopping``. Only
+        these rows are copied; training reads the others from X in place.
 
     warm_start : bool, default=False
         Continue from the fitted parameters on the next call to :meth:`fit`

@@ -249,3 +249,34 @@ def test_chunks_benchmark_times_both_schedulers_and_finds_the_results_equal(caps
     for cells in lines:
         assert all(float(cell) > 0 for cell in cells[3:9])
         assert cells[9] == "yes"
+
+
+def test_early_stopping_benchmark_compares_both_ways_and_finds_the_models_equal(capsys):
+    module = _load_benchmark("bench_early_stopping")
+    module.main(["--repeats", "1", "--rows", "1200", "--epochs", "2", "--settle", "0"])
+    lines = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("| 1200 ")
+    ]
+    assert len(lines) == 4  # 2 hidden sizes × 2 batch sizes
+    for cells in lines:
+        assert all(float(cell) > 0 for cell in cells[3:8])
+        assert cells[8] == "yes"
+        # The copies' peak holds a copy of the training rows (0.9 X) more.
+        assert float(cells[7]) - float(cells[6]) > 0.5
+
+
+def test_layout_benchmark_times_three_layouts_and_finds_the_same_bits(capsys):
+    pytest.importorskip("pandas")
+    module = _load_benchmark("bench_layout")
+    module.main(["--repeats", "1", "--rows", "1500", "--settle", "0"])
+    lines = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith(("| 200 ", "| full "))
+    ]
+    assert [cells[1] for cells in lines] == ["C-ordered", "Fortran-ordered", "DataFrame"] * 2
+    for cells in lines:
+        assert all(float(cell) > 0 for cell in cells[2:6])
+        assert cells[6] == "yes"

@@ -218,49 +218,74 @@ def test_wrong_buffer_sizes_raise_instead_of_reading_out_of_bounds():
     sums = _network.zeros_like_params(params)
     c = _kernels._ckernels
     args = [X, Y, None, *params, *sums, workspace.A1, workspace.D1, workspace.A2]
+    all_rows = (None, None, None, None)  # no order: every row of X, no gather buffers
     with pytest.raises(ValueError, match="X has 5600 bytes"):
-        c.gradient_sums(*args, 200, 7, 5, 1, 512, 0, True)  # claims 200 rows
+        c.gradient_sums(*args, 200, 7, 5, 1, 512, 0, True, 200, *all_rows)  # 200 rows?
     with pytest.raises(ValueError, match="A1 has"):
-        c.gradient_sums(*args, 100, 7, 5, 1, 4096, 0, True)  # blocks bigger than A1
+        # blocks bigger than A1
+        c.gradient_sums(*args, 100, 7, 5, 1, 4096, 0, True, 100, *all_rows)
     with pytest.raises(ValueError, match="output kind"):
-        c.gradient_sums(*args, 100, 7, 5, 1, 512, 7, True)
+        c.gradient_sums(*args, 100, 7, 5, 1, 512, 7, True, 100, *all_rows)
+    with pytest.raises(ValueError, match="bad row count"):  # 50 rows of 100, no order
+        c.gradient_sums(*args, 50, 7, 5, 1, 512, 0, True, 100, *all_rows)
+    # A pass over some rows: each is checked, and the gather buffers must
+    # hold a block.
+    gather = (np.empty((512, 7)), np.empty((512, 1)), None)
+    subset = np.arange(0, 100, 2)
+    assert c.gradient_sums(*args, 50, 7, 5, 1, 512, 0, True, 100, subset, *gather) > 0
+    with pytest.raises(IndexError, match=r"order\[3\] = 100 is not a row of X"):
+        bad = subset.copy()
+        bad[3] = 100
+        c.gradient_sums(*args, 50, 7, 5, 1, 512, 0, True, 100, bad, *gather)
+    with pytest.raises(ValueError, match="Xg has"):
+        c.gradient_sums(*args, 50, 7, 5, 1, 512, 0, True, 100, subset, gather[0][:10],
+                        *gather[1:])  # fmt: skip
     out = np.empty((100, 1))
     with pytest.raises(ValueError, match="out has"):
         c.predict_logits(X, *params, workspace.A1, out[:50], 100, 7, 5, 1, 512, True)
     # Sizes whose byte counts overflow are refused, not wrapped around.
     with pytest.raises(ValueError, match="X has"):
-        c.gradient_sums(*args, 2**61, 1, 5, 1, 512, 0, True)
+        c.gradient_sums(*args, 2**61, 1, 5, 1, 512, 0, True, 2**61, *all_rows)
     with pytest.raises(ValueError, match="X has"):
         c.predict_logits(X, *params, workspace.A1, out, 2**61, 1, 5, 1, 512, True)
 
 
-def _epoch_args(X, Y, params, workspace, order):
+def _epoch_args(X, Y, params, workspace, order, m=None):
     sums = _network.zeros_like_params(params)
-    m, (n, h), k = len(X), params.W1.shape, Y.shape[1]
+    if m is None:  # the rows trained on
+        m = len(X) if order is None else len(order)
+    (n, h), k = params.W1.shape, Y.shape[1]
     n_batches = -(-m // 10)
     return (
         X, Y, None, order, tuple(params), tuple(sums), tuple(sums),
         workspace.A1, workspace.D1, workspace.A2,
         np.empty((10, n)), np.empty((10, k)), None,
         np.zeros(n_batches), np.zeros(n_batches),
-        m, n, h, k, 10, workspace.rows, 0, 0.1, False, True, 0.0, 0.0, 100, 8, None,
+        m, len(X), n, h, k, 10, workspace.rows, 0, 0.1, False, True, 0.0, 0.0, 100, 8,
+        None,
     )  # fmt: skip
 
 
-def test_the_epoch_refuses_an_order_that_is_not_a_permutation_of_rows():
+def test_the_epoch_refuses_an_order_that_names_rows_x_does_not_have():
     X, Y, params, _ = _problem("sigmoid", 1, np.float64, m=100)
     workspace = _network.Workspace.for_params(512, params)
     c = _kernels._ckernels
-    for bad in (100, -1, 10**12):
-        order = np.arange(100)
-        order[37] = bad
-        with pytest.raises(IndexError, match=rf"order\[37\] = {bad} is not a row"):
-            c.minibatch_epoch(*_epoch_args(X, Y, params, workspace, order))
+    for length in (100, 50):  # every row, or a subset (early_stopping's)
+        for bad in (100, -1, 10**12):
+            order = np.arange(length)
+            order[37] = bad
+            with pytest.raises(IndexError, match=rf"order\[37\] = {bad} is not a row"):
+                c.minibatch_epoch(*_epoch_args(X, Y, params, workspace, order))
     with pytest.raises(TypeError, match="int64"):
         c.minibatch_epoch(*_epoch_args(X, Y, params, workspace, np.arange(100.0)))
+    # Without an order the epoch runs over all rows of X, no more, no fewer.
+    with pytest.raises(ValueError, match="bad arguments"):
+        c.minibatch_epoch(*_epoch_args(X, Y, params, workspace, None, m=50))
     assert (
         c.minibatch_epoch(*_epoch_args(X, Y, params, workspace, np.arange(100))) == 10
     )
+    subset = np.arange(99, 49, -1)
+    assert c.minibatch_epoch(*_epoch_args(X, Y, params, workspace, subset)) == 5
 
 
 # ---------------------------------------------------------------------------
@@ -410,7 +435,7 @@ def test_a_signal_interrupts_the_compiled_epoch_between_batches():
             _kernels._ckernels.minibatch_epoch(
                 X, Y, None, None, tuple(params), tuple(sums), tuple(sums),
                 workspace.A1, workspace.D1, workspace.A2, None, None, None,
-                losses, weights, m, 3, 4, 1, batch, 512, 0, 0.1, False, True, 0.0, 0.0,
+                losses, weights, m, m, 3, 4, 1, batch, 512, 0, 0.1, False, True, 0.0, 0.0,
                 100, 8, None,
             )  # fmt: skip
     finally:

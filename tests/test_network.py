@@ -181,6 +181,38 @@ def test_blocked_pass_equals_forward_loss_backward(out_activation, activation, w
     np.testing.assert_array_equal(Y, Y0)
 
 
+@pytest.mark.parametrize("out_activation", ["sigmoid", "softmax"])
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_blocked_pass_over_some_rows_equals_the_pass_over_their_copy(
+    out_activation, activation, weighted, dtype
+):
+    # rows= reads the rows where they are (early_stopping's training part),
+    # block by block: the numbers of the pass over the copies, to the bit.
+    X, Y, params = _problem(out_activation, m=1100, n=6, h=7, k=3, dtype=dtype)
+    w = np.random.RandomState(2).uniform(0, 3, X.shape[0]).astype(dtype) if weighted else None
+    rows = np.random.RandomState(3).permutation(1100)[:700]  # 3 blocks, the last partial
+    workspace = _network.Workspace.for_params(256, params)
+    copies = (X[rows], Y[rows], None if w is None else w[rows])
+    expected_loss, expected = _network.loss_and_gradients(
+        *copies[:2], params, activation, out_activation, copies[2], 0.1, workspace=workspace
+    )
+    expected = [a.copy() for a in expected]
+    strided = np.repeat(rows, 2)[::2]  # the same rows, in a non-contiguous array
+    cases = [(X, rows), (X, strided)]
+    if activation != "sigmoid":  # (σ's compiled pass takes a C-ordered X only)
+        cases.append((np.asfortranarray(X), rows))  # gathered from a column-major X
+    for data, given in cases:
+        got_loss, got = _network.loss_and_gradients(
+            data, Y, params, activation, out_activation, w, 0.1, workspace=workspace,
+            rows=given,
+        )  # fmt: skip
+        assert got_loss == expected_loss
+        for name, a, b in zip(Params._fields, got, expected, strict=True):
+            np.testing.assert_array_equal(a, b, err_msg=name)
+
+
 def test_predict_logits_into_equals_output_logits():
     X, _, params = _problem("softmax", m=1300, n=5, h=6, k=3)
     out = np.empty((1300, 3))

@@ -627,6 +627,161 @@ def test_early_stopping_split_is_deterministic_for_an_int_seed(Estimator):
         assert est.t_ == est.n_iter_ * (len(y) - 15)
 
 
+def _split_problem(Estimator, n_samples, dtype, weighted):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(n_samples, 3)).astype(dtype)
+    if Estimator is BackpropClassifier:
+        y = (X[:, 0] + 0.5 * rng.normal(size=n_samples) > 0).astype(int)
+    else:
+        y = X[:, 0] + 0.1 * rng.normal(size=n_samples)
+    w = rng.uniform(0.5, 2, size=n_samples) if weighted else None
+    return X, y, w
+
+
+# Each case takes another path through training: the compiled mini-batch
+# epoch (shuffled or not; batches of 200 rows are cut into parts), the
+# mini-batch loop in NumPy calls (tanh, or with the compiled loops off), one
+# full-batch block pass (up to CHUNK_ROWS training rows) and the pass in
+# chunks shared by threads (more rows), compiled or in NumPy calls.
+_SPLIT_CASES = {
+    "batch 32": (300, dict(batch_size=32)),
+    "batch 32, no shuffle": (300, dict(batch_size=32, shuffle=False)),
+    "batch 200 in parts, no shuffle": (1500, dict(batch_size=200, shuffle=False)),
+    "batch 32, tanh": (300, dict(batch_size=32, activation="tanh")),
+    "batch 32, NumPy loops": (300, dict(batch_size=32, compiled=False)),
+    "full batch": (300, dict(batch_size=None)),
+    "full batch in chunks": (12_000, dict(batch_size=None)),
+    "full batch in chunks, tanh": (12_000, dict(batch_size=None, activation="tanh")),
+    "full batch in chunks, NumPy loops": (12_000, dict(batch_size=None, compiled=False)),
+}
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+@pytest.mark.parametrize("case", list(_SPLIT_CASES))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_early_stopping_split_gives_the_model_of_its_two_parts(
+    Estimator, case, dtype, weighted, order, monkeypatch
+):
+    # early_stopping holds out train_test_split's validation part (stratified
+    # for a classifier) and trains on the rest, read from X where it is. The
+    # model is the one fitted on the copies of both parts, passed as
+    # training and validation sets, to the last bit.
+    from skbackprop import _base
+
+    n_samples, kwargs = _SPLIT_CASES[case]
+    kwargs = dict(kwargs)
+    monkeypatch.setattr(_kernels, "_enabled", kwargs.pop("compiled", _kernels._enabled))
+    X, y, w = _split_problem(Estimator, n_samples, dtype, weighted)
+    X = np.asarray(X, order=order)
+    kwargs = dict(
+        hidden_size=4, max_iter=4, validation_fraction=0.2, random_state=7, **kwargs
+    )
+    trained_on = []
+    original_train = _base.BaseBackprop._train
+
+    def spy(self, state, X, Y, sample_weight, rows, *args, **kwargs):
+        trained_on.append((X.shape[0], None if rows is None else rows.shape[0]))
+        return original_train(self, state, X, Y, sample_weight, rows, *args, **kwargs)
+
+    monkeypatch.setattr(_base.BaseBackprop, "_train", spy)
+    split = Estimator(early_stopping=True, **kwargs).fit(X, y, sample_weight=w)
+
+    train, val = train_test_split(
+        np.arange(n_samples),
+        test_size=0.2,
+        random_state=np.random.RandomState(7).randint(np.iinfo(np.int32).max),
+        stratify=y if Estimator is BackpropClassifier else None,
+    )
+    w_train, w_val = (None, None) if w is None else (w[train], w[val])
+    copies = Estimator(early_stopping=True, **kwargs).fit(
+        X[train], y[train], w_train, X_val=X[val], y_val=y[val], sample_weight_val=w_val
+    )
+    _assert_params_equal(split, copies)
+    assert split.loss_curve_ == copies.loss_curve_
+    assert split.validation_scores_ == copies.validation_scores_
+    assert split.validation_loss_curve_ == copies.validation_loss_curve_
+    assert split.t_ == copies.t_ == split.n_iter_ * len(train)
+    # In place: all n rows given (fit makes an F-ordered X C-ordered first),
+    # the training rows named.
+    assert trained_on[0] == (n_samples, len(train))
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_columns_first_inputs_train_as_fast_and_to_the_same_model(
+    Estimator, early_stopping, monkeypatch
+):
+    # A DataFrame's values, a Fortran-ordered X, y = X[:, 0] or a strided
+    # sample_weight are not C-ordered. Fit copies them into row order once, so
+    # that the compiled epoch, which gathers rows, runs on them: the model is
+    # that of C-ordered inputs. (Gathering rows of a Fortran-ordered X with
+    # np.take copied all of X for every batch: minutes instead of seconds.)
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(600, 4))
+    y = (X[:, 0] > 0).astype(int) if Estimator is BackpropClassifier else X[:, 0]
+    w = np.repeat(rng.uniform(0.5, 2, size=600), 2)[::2]  # a strided view
+    assert not (y.flags.c_contiguous and w.flags.c_contiguous)
+    compiled_epochs = []
+    real = _kernels.minibatch_epoch
+
+    def counted(*args, **kwargs):
+        result = real(*args, **kwargs)
+        compiled_epochs.append(result is not None)
+        return result
+
+    monkeypatch.setattr(_kernels, "minibatch_epoch", counted)
+    kwargs = dict(hidden_size=5, batch_size=50, max_iter=3, early_stopping=early_stopping)
+    reference = Estimator(random_state=0, **kwargs).fit(
+        X, np.ascontiguousarray(y), sample_weight=w.copy()
+    )
+    wide = np.hstack([X, X])[:, :4]  # rows 8 values apart
+    assert not wide.flags.c_contiguous
+    for given in (np.asfortranarray(X), pd.DataFrame(X).to_numpy(), wide):
+        compiled_epochs.clear()
+        est = Estimator(random_state=0, **kwargs).fit(given, y, sample_weight=w)
+        _assert_params_equal(est, reference)
+        # Prediction too reads rows in order, chunk by chunk: the same bits.
+        predict = getattr(est, "predict_proba", est.predict)
+        np.testing.assert_array_equal(predict(given), predict(X))
+        if _kernels.backend() != "numpy":
+            assert compiled_epochs and all(compiled_epochs)
+
+
+@pytest.mark.parametrize("batch_size", [200, None])
+def test_early_stopping_does_not_copy_the_training_rows(batch_size):
+    # A copy of the training part would be 0.8 X here; the validation part
+    # is 0.2 X, the rest is bounded buffers (two threads' chunks of rows)
+    # and index arrays.
+    import tracemalloc
+
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(30_000, 100))
+    y = (X[:, 0] > 0).astype(int)
+    peaks = {}
+    for early_stopping in (False, True):
+        est = BackpropClassifier(
+            hidden_size=16,
+            max_iter=1,
+            batch_size=batch_size,
+            early_stopping=early_stopping,
+            validation_fraction=0.2,
+        )
+        with threadpool_limits(limits=2):
+            tracemalloc.start()
+            try:
+                est.fit(X, y)
+                peaks[early_stopping] = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+    extra = (peaks[True] - peaks[False]) / X.nbytes
+    assert extra < 0.5, extra
+
+
 def _overfitting_problem(Estimator):
     """Small noisy training and validation sets on which the validation score
     peaks well before training stops, and the model's settings."""
