@@ -552,13 +552,13 @@ def predict_logits(X, params, activation, n_threads):
         if workspace is None:
             workspace = _network.PredictionWorkspace(rows, params.W1.shape[1], out.dtype)
             workspaces[threading.get_ident()] = workspace
-        X_chunk = X[chunk]
+        # A DataFrame's values are column-major: the passes read rows, so a
+        # chunk of them (not all of X) is copied into row order. The bits
+        # are then those of a C-ordered X (BLAS may sum a product of a
+        # column-major block in another order).
+        X_chunk = np.ascontiguousarray(X[chunk])
         finite = None
         if activation == "sigmoid":
-            if not X_chunk.flags.c_contiguous:
-                # A DataFrame's values are column-major: the compiled pass
-                # reads rows, so a chunk of them (not all of X) is copied.
-                X_chunk = np.ascontiguousarray(X_chunk)
             finite = _kernels.predict_logits(X_chunk, params, out[chunk], workspace)
         if finite is None:
             _network.predict_logits_into(

@@ -710,8 +710,9 @@ def test_early_stopping_split_gives_the_model_of_its_two_parts(
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 @pytest.mark.parametrize("early_stopping", [False, True])
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
 def test_columns_first_inputs_train_as_fast_and_to_the_same_model(
-    Estimator, early_stopping, monkeypatch
+    Estimator, early_stopping, activation, monkeypatch
 ):
     # A DataFrame's values, a Fortran-ordered X, y = X[:, 0] or a strided
     # sample_weight are not C-ordered. Fit copies them into row order once, so
@@ -733,7 +734,13 @@ def test_columns_first_inputs_train_as_fast_and_to_the_same_model(
         return result
 
     monkeypatch.setattr(_kernels, "minibatch_epoch", counted)
-    kwargs = dict(hidden_size=5, batch_size=50, max_iter=3, early_stopping=early_stopping)
+    kwargs = dict(
+        hidden_size=5,
+        batch_size=50,
+        max_iter=3,
+        early_stopping=early_stopping,
+        activation=activation,
+    )
     reference = Estimator(random_state=0, **kwargs).fit(
         X, np.ascontiguousarray(y), sample_weight=w.copy()
     )
@@ -746,7 +753,7 @@ def test_columns_first_inputs_train_as_fast_and_to_the_same_model(
         # Prediction too reads rows in order, chunk by chunk: the same bits.
         predict = getattr(est, "predict_proba", est.predict)
         np.testing.assert_array_equal(predict(given), predict(X))
-        if _kernels.backend() != "numpy":
+        if _kernels.backend() != "numpy" and activation == "sigmoid":
             assert compiled_epochs and all(compiled_epochs)
 
 
