@@ -546,24 +546,44 @@ def predict_logits(X, params, activation, n_threads):
     workspaces = {}  # one per thread for this call: fresh memory per chunk
     # cost page faults, which threads take one at a time
 
-    def chunk_logits(start):
-        chunk = slice(start, start + step)
-        workspace = workspaces.get(threading.get_ident())
-        if workspace is None:
-            workspace = _network.PredictionWorkspace(rows, params.W1.shape[1], out.dtype)
-            workspaces[threading.get_ident()] = workspace
-        # A DataFrame's values are column-major: the passes read rows, so a
-        # chunk of them (not all of X) is copied into row order. The bits
-        # are then those of a C-ordered X (BLAS may sum a product of a
-        # column-major block in another order).
-        X_chunk = np.ascontiguousarray(X[chunk])
+    copy_rows = rows  # the blocks of the NumPy pass
+    if activation == "sigmoid" and X.dtype == out.dtype and _kernels.backend() != "numpy":
+        # The compiled pass's blocks, which divide those: a smaller buffer.
+        copy_rows = _kernels.compiled_block_rows(params.W1.shape[1], X.dtype, rows)
+
+    def rows_logits(X_rows, out_rows, workspace):
         finite = None
         if activation == "sigmoid":
-            finite = _kernels.predict_logits(X_chunk, params, out[chunk], workspace)
+            finite = _kernels.predict_logits(X_rows, params, out_rows, workspace)
         if finite is None:
-            _network.predict_logits_into(
-                X_chunk, params, out[chunk], workspace, activation
-            )
+            _network.predict_logits_into(X_rows, params, out_rows, workspace, activation)
+        return finite
+
+    def chunk_logits(start):
+        chunk = slice(start, start + step)
+        workspace, X_buffer = workspaces.get(threading.get_ident(), (None, None))
+        if workspace is None:
+            workspace = _network.PredictionWorkspace(rows, params.W1.shape[1], out.dtype)
+            workspaces[threading.get_ident()] = workspace, None
+        X_chunk = X[chunk]
+        if X_chunk.flags.c_contiguous:
+            return rows_logits(X_chunk, out[chunk], workspace)
+        # A DataFrame's values are column-major, but the passes read rows:
+        # each block is copied into row order, into a buffer of one block
+        # (not the chunk: with few chunks, that came to all of X). The
+        # blocks are those of the pass over a C-ordered X, so the bits are
+        # too (BLAS may sum a product of a column-major block in another
+        # order).
+        if X_buffer is None:
+            X_buffer = np.empty((copy_rows, X.shape[1]), X.dtype)
+            workspaces[threading.get_ident()] = workspace, X_buffer
+        finite = True
+        for first in range(0, X_chunk.shape[0], copy_rows):
+            block_rows = X_chunk[first : first + copy_rows]
+            X_block = X_buffer[: block_rows.shape[0]]
+            X_block[...] = block_rows
+            seen = rows_logits(X_block, out[chunk][first : first + copy_rows], workspace)
+            finite = None if seen is None or finite is None else finite and seen
         return finite
 
     starts = range(0, X.shape[0], step)

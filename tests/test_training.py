@@ -757,6 +757,32 @@ def test_columns_first_inputs_train_as_fast_and_to_the_same_model(
             assert compiled_epochs and all(compiled_epochs)
 
 
+@pytest.mark.parametrize("layout", ["F", "DataFrame"])
+def test_predicting_on_columns_first_input_copies_a_block_at_a_time(layout):
+    # Prediction copies a column-major X into row order one block at a time
+    # per thread, not a chunk (with few chunks, that came to all of X).
+    import tracemalloc
+
+    from threadpoolctl import threadpool_limits
+
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(20_000, 50))
+    model = BackpropClassifier(hidden_size=16, max_iter=1).fit(X, (X[:, 0] > 0).astype(int))
+    given = np.asfortranarray(X) if layout == "F" else pd.DataFrame(X)
+    peaks = {}
+    for name, data in (("C", X), ("columns first", given)):
+        with threadpool_limits(limits=2):
+            tracemalloc.start()
+            try:
+                model.predict_proba(data)
+                peaks[name] = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+    extra = (peaks["columns first"] - peaks["C"]) / X.nbytes
+    assert extra < 0.3, extra
+
+
 @pytest.mark.parametrize("batch_size", [200, None])
 def test_early_stopping_does_not_copy_the_training_rows(batch_size):
     # A copy of the training part would be 0.8 X here; the validation part
