@@ -44,8 +44,9 @@ def _pool_only_imap(function, items, n_threads):
         yield from map(function, items)
         return
     executor = _parallel._get_executor()
-    if n_threads >= executor._max_workers:
-        yield from executor.map(function, items)
+    if n_threads >= executor._max_workers:  # as ThreadPoolExecutor.map did
+        futures = [executor.submit(function, item) for item in items]
+        yield from (future.result() for future in futures)
         return
     for start in range(0, len(items), n_threads):
         futures = [

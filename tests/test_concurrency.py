@@ -529,6 +529,40 @@ def test_small_predictions_leave_blas_alone_and_large_ones_hold_it():
         assert _parallel._limit_depth == 1
 
 
+def test_a_ctrl_c_as_a_helper_starts_does_not_hang_the_exit():
+    # A Ctrl-C can land in the pool just after a helper thread started. With
+    # ThreadPoolExecutor the thread was then never registered for the
+    # executor's exit handler, which wakes its threads, and the interpreter
+    # waited for it at exit for ever (1 run in 4 of the loop below, on a
+    # busy machine). The helpers are daemon threads now.
+    code = textwrap.dedent(
+        """
+        import threading
+        from skbackprop import _parallel
+
+        real_start = threading.Thread.start
+
+        def start_then_interrupted(self):
+            real_start(self)
+            raise KeyboardInterrupt  # a Ctrl-C just after the thread started
+
+        threading.Thread.start = start_then_interrupted
+        try:
+            _parallel._get_executor().submit(print, "helper ran")
+        except KeyboardInterrupt:
+            pass
+        threading.Thread.start = real_start
+        # The pool still works: the next call starts another helper.
+        print(_parallel._get_executor().submit(abs, -3).result(timeout=60))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "3" in result.stdout.split()
+
+
 def test_chunked_map_interrupted_at_any_moment_never_hangs():
     # Ctrl-C can land anywhere in the caller, also between its own item and
     # the bookkeeping after it; the map must still unwind. In a subprocess,
