@@ -156,7 +156,7 @@ class _HelperPool:
     for that wait only after starting it, and a Ctrl-C landing in between
     (a fit or prediction interrupted while it hands out a chunk) left a
     running thread that nothing would ever wake: the interpreter then hung
-    at exit, in 3 of 10 runs of the tests' interrupt loop on a busy
+    at exit, in 5 of 22 runs of the tests' interrupt loop on a busy
     machine. Nothing here needs a helper at exit, and no caller waits for
     a helper to start (it computes the work itself), so a thread lost to a
     Ctrl-C costs a helper, never a hang.
@@ -600,10 +600,13 @@ def predict_logits(X, params, activation, n_threads):
     workspaces = {}  # one per thread for this call: fresh memory per chunk
     # cost page faults, which threads take one at a time
 
-    copy_rows = rows  # the blocks of the NumPy pass
-    if activation == "sigmoid" and X.dtype == out.dtype and _kernels.backend() != "numpy":
-        # The compiled pass's blocks, which divide those: a smaller buffer.
-        copy_rows = _kernels.compiled_block_rows(params.W1.shape[1], X.dtype, rows)
+    def row_order_buffer():
+        # One block of rows: the NumPy pass's blocks, or the compiled pass's,
+        # which divide those (a smaller buffer).
+        copy_rows = rows
+        if activation == "sigmoid" and X.dtype == out.dtype and _kernels.backend() != "numpy":
+            copy_rows = _kernels.compiled_block_rows(params.W1.shape[1], X.dtype, rows)
+        return np.empty((copy_rows, X.shape[1]), X.dtype)
 
     def rows_logits(X_rows, out_rows, workspace):
         finite = None
@@ -629,8 +632,9 @@ def predict_logits(X, params, activation, n_threads):
         # too (BLAS may sum a product of a column-major block in another
         # order).
         if X_buffer is None:
-            X_buffer = np.empty((copy_rows, X.shape[1]), X.dtype)
+            X_buffer = row_order_buffer()
             workspaces[threading.get_ident()] = workspace, X_buffer
+        copy_rows = X_buffer.shape[0]
         finite = True
         for first in range(0, X_chunk.shape[0], copy_rows):
             block_rows = X_chunk[first : first + copy_rows]
