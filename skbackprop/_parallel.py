@@ -215,6 +215,33 @@ _limit_saved = ()  # (library controller, its thread count before the limit)
 _budget_saved = 1
 
 
+def _forget_parent_threads():
+    """In a child made by ``os.fork``: a pool, locks and BLAS of its own.
+
+    The child has only the thread that forked. The parent's pool counted
+    threads the child does not have, so work submitted to it never ran:
+    correct (no caller waits for a helper) but every fit and prediction on
+    one thread. A lock another thread of the parent held at the fork would
+    stay held for ever, and so would a hold of BLAS at one thread
+    (``_limit_depth``) by another thread's fit: BLAS is given back the
+    thread count saved when the hold began. The thread that forks holds
+    none of these, as no user code runs inside them (a child that
+    multiprocessing forks runs its task and exits without returning through
+    the parent's frames).
+    """
+    global _executor, _executor_lock, _limit_lock, _limit_depth, _limit_saved
+    _executor = None
+    _executor_lock = threading.Lock()
+    _limit_lock = threading.Lock()
+    if _limit_depth:
+        saved, _limit_depth, _limit_saved = _limit_saved, 0, ()
+        _set_blas_threads(saved)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_parent_threads)
+
+
 def thread_budget():
     """How many threads the blocked pass may use: what BLAS was allowed.
 

@@ -11,6 +11,7 @@
 * Afterwards BLAS's thread count (threadpoolctl) is what it was.
 """
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -597,3 +598,97 @@ def test_chunked_map_interrupted_at_any_moment_never_hangs():
     )
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) == 400
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_a_forked_child_gets_helpers_of_its_own():
+    # A child made by os.fork (multiprocessing's default start on Linux up to
+    # Python 3.13) inherits the parent's pool, whose threads it does not
+    # have: work submitted there never ran, so the child's fits and
+    # predictions ran on one thread, correct but slower. The pool is made
+    # again in the child.
+    code = textwrap.dedent(
+        """
+        import os, sys, warnings
+        import numpy as np
+        from sklearn.datasets import make_classification
+        from skbackprop import BackpropClassifier, _kernels, _parallel
+
+        warnings.simplefilter("ignore")  # 3.12+: fork of a threaded process
+        X, y = make_classification(n_samples=4000, n_features=20, random_state=0)
+        parent = BackpropClassifier(batch_size=200, max_iter=3, random_state=0).fit(X, y)
+        _parallel._get_executor().submit(abs, -1).result(timeout=60)  # a helper ran
+        helper_parts = []
+        real_team = _parallel.minibatch_team
+
+        def counting_team(*args):
+            with real_team(*args) as team:
+                yield team
+                if team is not None:
+                    helper_parts.append(_kernels.team_helper_parts(team))
+
+        pid = os.fork()
+        if pid == 0:
+            try:
+                future = _parallel._get_executor().submit(abs, -3)
+                print("submitted", future.result(timeout=20), flush=True)
+                _parallel.minibatch_team = _parallel.contextmanager(counting_team)
+                child = BackpropClassifier(batch_size=200, max_iter=3, random_state=0)
+                child.fit(X, y)
+                same = np.array_equal(child.coefs_[0], parent.coefs_[0])
+                print("same model", same, flush=True)
+                print(_parallel.thread_budget(), len(helper_parts), sum(helper_parts))
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:1] == ["submitted 3"], result.stdout + result.stderr
+    assert lines[1] == "same model True", result.stdout
+    budget, teams, parts_by_helpers = map(int, lines[2].split())
+    if budget > 1:  # the three epochs' batches were shared with a helper
+        assert teams == 3 and parts_by_helpers > 0, result.stdout
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_a_fork_during_another_threads_fit_leaves_blas_to_the_child():
+    # Another thread's fit holds BLAS at one thread; a child forked then has
+    # no such thread to give it back, and kept BLAS at one thread for good.
+    code = textwrap.dedent(
+        """
+        import os, threading
+        from threadpoolctl import threadpool_info
+        from skbackprop import _parallel
+
+        before = [lib["num_threads"] for lib in threadpool_info()]
+        held, release = threading.Event(), threading.Event()
+
+        def fit_in_progress():
+            with _parallel.single_threaded_blas():
+                held.set()
+                release.wait()
+
+        thread = threading.Thread(target=fit_in_progress)
+        thread.start()
+        held.wait()
+        pid = os.fork()
+        if pid == 0:
+            after = [lib["num_threads"] for lib in threadpool_info()]
+            print(_parallel._limit_depth, after == before, flush=True)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        release.set()
+        thread.join()
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", code],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0", "True"], result.stdout + result.stderr
