@@ -22,7 +22,11 @@ last bit. Then two measurements behind the design:
   to halving a batch;
 * 2 and 4 fits at once in threads of one process (as in a threaded grid
   search), each on a budget of 1 and of T threads: what the helpers cost
-  when the cores are already taken.
+  when the cores are already taken;
+* the two matrix products of one part (``X_p · W1`` and ``X_pᵀ · D``, 100
+  rows, d = 100, h = 64) against a 1000 × 1000 × 1000 product, one thread,
+  in GFLOP/s: how near the part's products, most of an epoch, already run
+  to what BLAS reaches on this machine.
 
 Run from the repository root::
 
@@ -105,6 +109,32 @@ def pass_rows(dtype, repeats, calls=300):
                     _network.gradient_sums(X[:rows], Y[:rows], params, sums, workspace)
                 times[rows].append((time.perf_counter() - start) / calls)
     return {rows: statistics.median(t) for rows, t in times.items()}
+
+
+def product_rates(dtype, repeats, calls=300, size=1000):
+    """GFLOP/s, one thread: a part's two products, and one size³ product."""
+    rng = np.random.RandomState(0)
+    rows = BATCH // _kernels.minibatch_parts(BATCH)
+    X = rng.normal(size=(rows, 100)).astype(dtype)
+    W1 = rng.normal(size=(100, 64)).astype(dtype)
+    D = rng.normal(size=(rows, 64)).astype(dtype)
+    Z, S = np.empty((rows, 64), dtype), np.empty((100, 64), dtype)
+    A = rng.normal(size=(size, size)).astype(dtype)
+    C = np.empty_like(A)
+    part, large = [], []
+    with threadpool_limits(1):
+        np.matmul(A, A, out=C)  # warm-up
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(calls):
+                np.matmul(X, W1, out=Z)
+                np.matmul(X.T, D, out=S)
+            part.append((time.perf_counter() - start) / calls)
+            start = time.perf_counter()
+            np.matmul(A, A, out=C)
+            large.append(time.perf_counter() - start)
+    part_flops = 2 * 2 * rows * 100 * 64
+    return part_flops / statistics.median(part) / 1e9, 2 * size**3 / statistics.median(large) / 1e9
 
 
 def concurrent_fits(rows, repeats, counts=(2, 4)):
@@ -201,6 +231,21 @@ def main(argv=None):
     for count in (2, 4):
         one, team = t[count, 1], t[count, "T"]
         print(f"| {count} | {one:.3f} | {team:.3f} | {team / one:.2f} |")
+    print()
+    print("## A part's two products against a large product, one thread")
+    print()
+    print(
+        f"GFLOP/s in NumPy's BLAS (`np.matmul` into preallocated arrays): the part's "
+        f"`X_p · W1` and `X_pᵀ · D` ({BATCH // _kernels.minibatch_parts(BATCH)} rows, "
+        f"d = 100, h = 64; 300 calls) and a 1000 × 1000 × 1000 product; medians of "
+        f"{args.repeats} interleaved rounds."
+    )
+    print()
+    print("| dtype | part's products | 1000³ product | part / 1000³ |")
+    print("|---|---|---|---|")
+    for dtype in (np.float64, np.float32):
+        part, large = product_rates(dtype, args.repeats)
+        print(f"| {np.dtype(dtype).name} | {part:.1f} | {large:.1f} | {part / large:.2f} |")
 
 
 if __name__ == "__main__":

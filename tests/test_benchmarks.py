@@ -214,7 +214,7 @@ def test_team_benchmark_times_three_variants_and_finds_the_models_equal(capsys):
     rows_per_part = module._kernels.MINIBATCH_PART_ROWS
     module.main(["--repeats", "1", "--rows", "1000"])
     assert module._kernels.MINIBATCH_PART_ROWS == rows_per_part  # switched back
-    epochs, passes, fits = capsys.readouterr().out.split("\n## ")
+    epochs, passes, fits, products = capsys.readouterr().out.split("\n## ")
 
     def rows(section, start):
         return [
@@ -232,6 +232,11 @@ def test_team_benchmark_times_three_variants_and_finds_the_models_equal(capsys):
     assert all(float(cell) > 0 for cells in rows(passes, "| float") for cell in cells[1:])
     assert [cells[0] for cells in rows(fits, ("| 2 ", "| 4 "))] == ["2", "4"]
     assert all(float(cell) > 0 for cells in rows(fits, ("| 2 ", "| 4 ")) for cell in cells[1:])
+    rates = rows(products, "| float")
+    assert [cells[0] for cells in rates] == ["float64", "float32"]
+    for _, part, large, ratio in rates:
+        assert float(part) > 0 and float(large) > 0
+        assert float(ratio) == pytest.approx(float(part) / float(large), rel=0.05)
 
 
 def test_chunks_benchmark_times_both_schedulers_and_finds_the_results_equal(capsys):
