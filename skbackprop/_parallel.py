@@ -215,31 +215,56 @@ _limit_saved = ()  # (library controller, its thread count before the limit)
 _budget_saved = 1
 
 
+#: How many ``os.fork`` children deep this process is: a hold of BLAS taken
+#: before a fork is let go in the child by :func:`_forget_parent_threads`,
+#: and leaving it there must not count it a second time.
+_fork_generation = 0
+
+
+def _before_fork():
+    # No thread of ours is then halfway through taking or letting go of a
+    # hold, between the change of BLAS's thread count and its bookkeeping.
+    _limit_lock.acquire()
+
+
+def _after_fork_in_parent():
+    _limit_lock.release()
+
+
 def _forget_parent_threads():
     """In a child made by ``os.fork``: a pool, locks and BLAS of its own.
 
     The child has only the thread that forked. The parent's pool counted
-    threads the child does not have, so work submitted to it never ran:
-    correct (no caller waits for a helper) but every fit and prediction on
-    one thread. A lock another thread of the parent held at the fork would
-    stay held for ever, and so would a hold of BLAS at one thread
-    (``_limit_depth``) by another thread's fit: BLAS is given back the
-    thread count saved when the hold began. The thread that forks holds
-    none of these, as no user code runs inside them (a child that
-    multiprocessing forks runs its task and exits without returning through
-    the parent's frames).
+    threads the child does not have, so work submitted to it could wait for
+    ever: correct (no caller waits for a helper) but every fit and
+    prediction on one thread. A hold of BLAS at one thread
+    (``_limit_depth``) taken by a fit in another thread of the parent would
+    never be let go, leaving BLAS at one thread for good: BLAS is given back
+    the thread counts saved when the hold began, and a hold the forking
+    thread itself was inside is not let go a second time when it leaves it
+    (``_fork_generation``). ``_before_fork`` holds ``_limit_lock`` across
+    the fork, so the hold's state and BLAS's agree. The CPUs the child may
+    run on are read again.
     """
     global _executor, _executor_lock, _limit_lock, _limit_depth, _limit_saved
+    global _fork_generation, _CPU_COUNT
+    _fork_generation += 1
+    _CPU_COUNT = _usable_cpus()
     _executor = None
     _executor_lock = threading.Lock()
-    _limit_lock = threading.Lock()
-    if _limit_depth:
-        saved, _limit_depth, _limit_saved = _limit_saved, 0, ()
+    saved = _limit_saved if _limit_depth else ()
+    _limit_depth, _limit_saved = 0, ()
+    _limit_lock = threading.Lock()  # the parent's is held by _before_fork
+    if saved:
         _set_blas_threads(saved)
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_parent_threads)
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_forget_parent_threads,
+    )
 
 
 def thread_budget():
@@ -288,14 +313,18 @@ def single_threaded_blas():
             _budget_saved = _budget(_limit_saved)
             _set_blas_threads((lib, 1) for lib, _ in _limit_saved)
         _limit_depth += 1
+    generation = _fork_generation
     try:
         yield
     finally:
-        with _limit_lock:
-            _limit_depth -= 1
-            if _limit_depth == 0:
-                _set_blas_threads(_limit_saved)
-                _limit_saved = ()
+        # Unless this is a child made by os.fork inside the hold, which let
+        # the parent's holds go (_forget_parent_threads).
+        if generation == _fork_generation:
+            with _limit_lock:
+                _limit_depth -= 1
+                if _limit_depth == 0:
+                    _set_blas_threads(_limit_saved)
+                    _limit_saved = ()
 
 
 #: The most multiply-adds (``X · W1`` and ``A1 · W2``) of a prediction that

@@ -115,8 +115,16 @@ def test_markdown_tables_are_well_formed(smoke_run):
         assert row[4] in ("float64", "float32")
         for cell in row[6:11]:
             assert float(cell) > 0
-    # Both dtypes, both batch modes and both tasks are covered.
+    # Both dtypes, both batch modes and both tasks are covered, and another
+    # feature count than the grid's (smoke mode: d = 10, and 30 at n = 400).
     assert {row[4] for row in train[1:]} == {"float64", "float32"}
+    assert {(row[0], row[1], row[2]) for row in train[1:] if row[2] != "10"} == {
+        ("classification", "400", "30")
+    }
+    assert {row[2] for row in predict[1:]} == {"10", "30"}
+    dtype_table = tables["float64 time over float32 time, per epoch"]
+    assert dtype_table[0][:4] == ["task", "n", "d", "h"]
+    assert {row[2] for row in dtype_table[1:]} == {"10", "30"}
     assert {row[5] for row in train[1:]} == {"200", "full"}
     assert {row[0] for row in train[1:]} == {"classification", "regression"}
     for row in predict[1:]:
@@ -236,7 +244,7 @@ def test_team_benchmark_times_three_variants_and_finds_the_models_equal(capsys):
     assert [cells[0] for cells in rates] == ["float64", "float32"]
     for _, part, large, ratio in rates:
         assert float(part) > 0 and float(large) > 0
-        assert float(ratio) == pytest.approx(float(part) / float(large), rel=0.05)
+        assert float(ratio) == pytest.approx(float(part) / float(large), rel=0.1, abs=0.02)
 
 
 def test_chunks_benchmark_times_both_schedulers_and_finds_the_results_equal(capsys):

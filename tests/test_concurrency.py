@@ -30,7 +30,13 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from skbackprop import BackpropClassifier, BackpropRegressor, _network, _parallel
+from skbackprop import (
+    BackpropClassifier,
+    BackpropRegressor,
+    _kernels,
+    _network,
+    _parallel,
+)
 
 N_THREADS, N_CALLS = 8, 20
 # More rows than one chunk: predict_logits splits them over the thread budget.
@@ -600,72 +606,124 @@ def test_chunked_map_interrupted_at_any_moment_never_hangs():
     assert int(done.stdout) == 400
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
-def test_a_forked_child_gets_helpers_of_its_own():
-    # A child made by os.fork (multiprocessing's default start on Linux up to
-    # Python 3.13) inherits the parent's pool, whose threads it does not
-    # have: work submitted there never ran, so the child's fits and
-    # predictions ran on one thread, correct but slower. The pool is made
-    # again in the child.
+def _run_forking_script(body):
+    """Run ``body`` in a subprocess with two BLAS threads; its stdout lines.
+
+    ``body`` forks once; the child prints and leaves with os._exit, and the
+    parent kills it if it has not ended within a minute (a hang), so that no
+    child outlives the test.
+    """
     code = textwrap.dedent(
         """
-        import os, sys, warnings
+        import os, signal, sys, time, warnings
+        warnings.simplefilter("ignore")  # 3.12+: fork of a threaded process
+
+        def wait_for(pid):
+            deadline = time.monotonic() + 60
+            while os.waitpid(pid, os.WNOHANG) == (0, 0):
+                if time.monotonic() > deadline:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                    print("child hung", flush=True)
+                    return
+                time.sleep(0.01)
+        """
+    ) + textwrap.dedent(body)
+    # conftest.py holds BLAS at one thread; these need a budget of two.
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=180, env=env
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.splitlines(), result.stdout + result.stderr
+
+
+needs_fork_and_two_cpus = pytest.mark.skipif(
+    not hasattr(os, "fork") or _parallel._CPU_COUNT < 2,
+    reason="os.fork (POSIX) and two usable CPUs",
+)
+
+
+@needs_fork_and_two_cpus
+@pytest.mark.skipif(_kernels._ckernels is None, reason="mini-batch teams are compiled")
+def test_a_forked_child_gets_helpers_of_its_own():
+    # A child made by os.fork (multiprocessing's default start on Linux up to
+    # Python 3.13) inherited the parent's pool, whose threads it does not
+    # have: work submitted there could wait for ever, and the child's fits
+    # ran without helpers, correct but on one thread. The pool is made again
+    # in the child.
+    lines, output = _run_forking_script(
+        """
+        import contextlib
         import numpy as np
         from sklearn.datasets import make_classification
-        from skbackprop import BackpropClassifier, _kernels, _parallel
+        from skbackprop import BackpropClassifier, _base, _kernels, _parallel
 
-        warnings.simplefilter("ignore")  # 3.12+: fork of a threaded process
-        X, y = make_classification(n_samples=4000, n_features=20, random_state=0)
+        X, y = make_classification(n_samples=20000, n_features=50, random_state=0)
         parent = BackpropClassifier(batch_size=200, max_iter=3, random_state=0).fit(X, y)
-        _parallel._get_executor().submit(abs, -1).result(timeout=60)  # a helper ran
-        helper_parts = []
-        real_team = _parallel.minibatch_team
+        # The parent's pool full and idle: its threads took the work offered.
+        pool = _parallel._get_executor()
+        for future in [pool.submit(time.sleep, 0.2) for _ in range(pool._max_workers)]:
+            future.result()
+        while pool._idle._value < pool._n_threads:
+            time.sleep(0.01)
 
+        helper_parts = []
+        real_team = _base.minibatch_team
+
+        @contextlib.contextmanager
         def counting_team(*args):
             with real_team(*args) as team:
                 yield team
                 if team is not None:
-                    helper_parts.append(_kernels.team_helper_parts(team))
+                    helper_parts.append(_kernels._ckernels.team_helper_parts(team))
 
         pid = os.fork()
         if pid == 0:
             try:
                 future = _parallel._get_executor().submit(abs, -3)
                 print("submitted", future.result(timeout=20), flush=True)
-                _parallel.minibatch_team = _parallel.contextmanager(counting_team)
+                _base.minibatch_team = counting_team
                 child = BackpropClassifier(batch_size=200, max_iter=3, random_state=0)
                 child.fit(X, y)
                 same = np.array_equal(child.coefs_[0], parent.coefs_[0])
                 print("same model", same, flush=True)
-                print(_parallel.thread_budget(), len(helper_parts), sum(helper_parts))
+                print(_parallel.thread_budget(), len(helper_parts), sum(helper_parts), flush=True)
+            except BaseException:
+                import traceback
+
+                traceback.print_exc()
+                sys.stderr.flush()
             finally:
                 os._exit(0)
-        os.waitpid(pid, 0)
+        wait_for(pid)
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    assert lines[:1] == ["submitted 3"], result.stdout + result.stderr
-    assert lines[1] == "same model True", result.stdout
+    assert len(lines) == 3, output
+    assert lines[0] == "submitted 3", output
+    assert lines[1] == "same model True", output
     budget, teams, parts_by_helpers = map(int, lines[2].split())
-    if budget > 1:  # the three epochs' batches were shared with a helper
-        assert teams == 3 and parts_by_helpers > 0, result.stdout
+    # The three epochs' batches were shared with a helper of the child's.
+    assert (budget, teams) == (2, 3), output
+    assert parts_by_helpers > 0, output
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+@needs_fork_and_two_cpus
 def test_a_fork_during_another_threads_fit_leaves_blas_to_the_child():
     # Another thread's fit holds BLAS at one thread; a child forked then has
     # no such thread to give it back, and kept BLAS at one thread for good.
-    code = textwrap.dedent(
+    # A hold the forking thread is inside is let go in the child once, not
+    # twice when that thread leaves it there.
+    lines, output = _run_forking_script(
         """
-        import os, threading
+        import threading
         from threadpoolctl import threadpool_info
         from skbackprop import _parallel
 
-        before = [lib["num_threads"] for lib in threadpool_info()]
+        def blas_threads():
+            return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+        before = blas_threads()
         held, release = threading.Event(), threading.Event()
 
         def fit_in_progress():
@@ -678,17 +736,29 @@ def test_a_fork_during_another_threads_fit_leaves_blas_to_the_child():
         held.wait()
         pid = os.fork()
         if pid == 0:
-            after = [lib["num_threads"] for lib in threadpool_info()]
-            print(_parallel._limit_depth, after == before, flush=True)
+            print(before, _parallel._limit_depth, blas_threads() == before, flush=True)
             os._exit(0)
-        os.waitpid(pid, 0)
+        wait_for(pid)
         release.set()
         thread.join()
+
+        with _parallel.single_threaded_blas():
+            pid = os.fork()
+            if pid == 0:
+                inside = blas_threads() == before
+        if pid == 0:  # the child left the hold the parent took
+            print(_parallel._limit_depth, inside, blas_threads() == before, flush=True)
+            with _parallel.single_threaded_blas():  # and holds BLAS again
+                print(blas_threads(), _parallel._limit_depth, flush=True)
+            os._exit(0)
+        wait_for(pid)
+        print(_parallel._limit_depth, blas_threads() == before, flush=True)
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", code],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["0", "True"], result.stdout + result.stderr
+    assert len(lines) == 4, output
+    before, depth, restored = lines[0].rsplit(" ", 2)
+    assert max(eval(before)) == 2, output  # BLAS had two threads to give back
+    assert (depth, restored) == ("0", "True"), output
+    assert lines[1] == "0 True True", output
+    assert lines[2].endswith("] 1") and "2" not in lines[2].split("]")[0], output
+    assert lines[3] == "0 True", output  # the parent's own hold left as usual
