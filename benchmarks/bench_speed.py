@@ -30,12 +30,14 @@ Run from the repository root::
 
     python benchmarks/bench_speed.py --quick   # n = 5k, 20k; h = 64; < 60 s
     python benchmarks/bench_speed.py           # n = 10k, 50k, 200k; h = 64, 256
-                                               # (256 up to 50k); ~3-4 min
-                                               # on 2 cores
+                                               # (256 up to 50k), d = 100; and
+                                               # d = 10, 500 at n = 50k, h = 64;
+                                               # ~5 min on 2 cores
 
 and, for one part of the grid (the heading then says "custom sizes")::
 
     python benchmarks/bench_speed.py --n 200000 --hidden 64 --tasks classification
+    python benchmarks/bench_speed.py --n 20000 --features 20 1000  # d = 100, 20, 1000
 
 The machine should be otherwise idle: on 2 cores, any other process makes
 multithreaded BLAS (MLP's default) many times slower, and the load average at
@@ -135,6 +137,7 @@ PREDICT_COLUMNS = [
 DTYPE_COLUMNS = [
     "task",
     "n",
+    "d",
     "h",
     "batch",
     "skbackprop f64 / f32",
@@ -157,6 +160,10 @@ class Mode:
     regression_sizes: list
     regression_hidden: list
     dtypes: list = field(default_factory=lambda: ["float64", "float32"])
+    # Other feature counts than d, for classification at (features_n, features_h).
+    features: list = field(default_factory=list)
+    features_n: int = 0
+    features_h: int = 0
 
 
 MODES = {
@@ -171,6 +178,9 @@ MODES = {
         predict_reps=1,
         regression_sizes=[400],
         regression_hidden=[8],
+        features=[30],
+        features_n=400,
+        features_h=8,
     ),
     "quick": Mode(
         sizes=[5_000, 20_000],
@@ -195,6 +205,9 @@ MODES = {
         predict_reps=5,
         regression_sizes=[50_000],
         regression_hidden=[64],
+        features=[10, 500],
+        features_n=50_000,
+        features_h=64,
     ),
 }
 
@@ -511,21 +524,24 @@ def gemm_floor(X, h, batch_size, reps, max_seconds):
 
 
 def cases(mode):
-    """(task, n, h) in the order they are run."""
+    """(task, n, h, d) in the order they are run."""
     for h, n_max in mode.hidden.items():
         for n in mode.sizes:
             if n <= n_max:
-                yield "classification", n, h
+                yield "classification", n, h, mode.d
     for h in mode.regression_hidden:
         for n in mode.regression_sizes:
-            yield "regression", n, h
+            yield "regression", n, h, mode.d
+    for d in mode.features:
+        if d != mode.d:
+            yield "classification", mode.features_n, mode.features_h, d
 
 
 def run(mode, log=print):
     """Every measurement of a mode; returns the list of records."""
     training, prediction = [], []
-    for task, n, h in cases(mode):
-        X64, y = make_data(task, n, mode.d)
+    for task, n, h, d in cases(mode):
+        X64, y = make_data(task, n, d)
         for dtype in mode.dtypes:
             X = np.ascontiguousarray(X64, dtype=dtype)
             model_for_predict = None
@@ -534,7 +550,7 @@ def run(mode, log=print):
                 record = {
                     "task": task,
                     "n": n,
-                    "d": mode.d,
+                    "d": d,
                     "h": h,
                     "dtype": dtype,
                     "batch": "full" if batch is None else batch,
@@ -560,7 +576,7 @@ def run(mode, log=print):
                 if model_for_predict is None:
                     model_for_predict = (model, mlp_model)
                 log(
-                    f"{task[:5]} n={n} h={h} {dtype} batch={record['batch']}: "
+                    f"{task[:5]} n={n} d={d} h={h} {dtype} batch={record['batch']}: "
                     f"ours {record['skbackprop']['median_epoch_seconds']:.4f} s, "
                     f"MLP {record['mlp']['median_epoch_seconds']:.4f} s, "
                     f"floor {record['floor']['median_seconds']:.4f} s per epoch"
@@ -569,7 +585,7 @@ def run(mode, log=print):
             pred = {
                 "task": task,
                 "n": n,
-                "d": mode.d,
+                "d": d,
                 "h": h,
                 "dtype": dtype,
                 "x_bytes": int(X.nbytes),
@@ -583,7 +599,7 @@ def run(mode, log=print):
             }
             prediction.append(pred)
             log(
-                f"{task[:5]} n={n} h={h} {dtype} predict: "
+                f"{task[:5]} n={n} d={d} h={h} {dtype} predict: "
                 f"ours {pred['skbackprop']['median_seconds']:.4f} s, "
                 f"MLP {pred['mlp']['median_seconds']:.4f} s, "
                 f"X @ W1 {pred['floor']['median_seconds']:.4f} s"
@@ -658,14 +674,15 @@ def predict_rows(prediction):
 def dtype_rows(training):
     by_key = {}
     for r in training:
-        key = (r["task"], r["n"], r["h"], str(r["batch"]))
+        key = (r["task"], r["n"], r["d"], r["h"], str(r["batch"]))
         by_key.setdefault(key, {})[r["dtype"]] = r
-    for (task, n, h, batch), pair in by_key.items():
+    for (task, n, d, h, batch), pair in by_key.items():
         if {"float64", "float32"} <= pair.keys():
             f64, f32 = pair["float64"], pair["float32"]
             yield [
                 task,
                 str(n),
+                str(d),
                 str(h),
                 batch,
                 "{:.2f}".format(
@@ -721,7 +738,7 @@ def target_summary(training, prediction):
         )
         lines.append(
             f"- Target 1 (mini-batch ≥ 5× faster than MLP): smallest MLP / ours "
-            f"= {value:.2f} ({r['task']}, n={r['n']}, h={r['h']}, {r['dtype']})."
+            f"= {value:.2f} ({r['task']}, n={r['n']}, d={r['d']}, h={r['h']}, {r['dtype']})."
         )
     if full:
         value, r = worst(
@@ -733,7 +750,7 @@ def target_summary(training, prediction):
         )
         lines.append(
             f"- Target 2 (full batch ≤ 1× the GEMM floor): largest ours / floor "
-            f"= {value:.2f} ({r['task']}, n={r['n']}, h={r['h']}, {r['dtype']})."
+            f"= {value:.2f} ({r['task']}, n={r['n']}, d={r['d']}, h={r['h']}, {r['dtype']})."
         )
     if training:
         value, r = worst(
@@ -741,15 +758,16 @@ def target_summary(training, prediction):
         )
         lines.append(
             f"- Target 3 (fit's peak extra memory a small fraction of X): largest "
-            f"= {value:.2f}× X ({r['task']}, n={r['n']}, h={r['h']}, {r['dtype']}, "
+            f"= {value:.2f}× X ({r['task']}, n={r['n']}, d={r['d']}, h={r['h']}, "
+            f"{r['dtype']}, "
             f"batch {r['batch']})."
         )
     ratios = list(dtype_rows(training))
     if ratios:
-        row = min(ratios, key=lambda row: float(row[4]))
+        row = min(ratios, key=lambda row: float(row[5]))
         lines.append(
             f"- Target 4 (float32 ≥ 1.7× faster than float64): smallest "
-            f"= {row[4]} ({row[0]}, n={row[1]}, h={row[2]}, batch {row[3]})."
+            f"= {row[5]} ({row[0]}, n={row[1]}, d={row[2]}, h={row[3]}, batch {row[4]})."
         )
     if prediction:
         value, r = worst(
@@ -761,7 +779,7 @@ def target_summary(training, prediction):
         )
         lines.append(
             f"- Target 5 (predict ≤ 1.2× X @ W1): largest ours / floor "
-            f"= {value:.2f} ({r['task']}, n={r['n']}, h={r['h']}, {r['dtype']})."
+            f"= {value:.2f} ({r['task']}, n={r['n']}, d={r['d']}, h={r['h']}, {r['dtype']})."
         )
     return "\n".join(lines)
 
@@ -790,7 +808,7 @@ Command: `{result["command"]}`
 
 Same data and math for both (sigmoid hidden layer, plain SGD: no momentum, no L2;
 learning rate {ALPHA["classification"]} for classification, {ALPHA["regression"]} for
-regression), both at their default BLAS threading. Features d = {mode["d"]};
+regression), both at their default BLAS threading. Features d = {mode["d"]}{_features_note(mode)};
 {mode["epochs"]} epoch(s) per fit, time per epoch = fit time / epochs; medians of up to
 {mode["reps"]} repetitions (fewer when a cell takes over {mode["max_cell_seconds"]} s;
 `reps` = ours/MLP), after an untimed one-epoch warm-up fit; every timed call starts
@@ -823,13 +841,24 @@ are traced; BLAS internal buffers are not), and in brackets that peak over the s
     path.write_text(header + "\n".join(body), encoding="utf-8")
 
 
+def _features_note(mode):
+    others = [d for d in mode.get("features", []) if d != mode["d"]]
+    if not others:
+        return ""
+    return (
+        f", and d = {', '.join(map(str, others))} for classification at "
+        f"n = {mode['features_n']}, h = {mode['features_h']} (the rows with those d)"
+    )
+
+
 def write_plot(path, result):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    training = result["training"]
+    # Time against n at the grid's d (other feature counts are in the tables).
+    training = [r for r in result["training"] if r["d"] == result["mode"]["d"]]
     # One panel per (task, hidden size): classification first.
     panels = sorted({(r["task"], r["h"]) for r in training})
     if not panels:
@@ -905,6 +934,15 @@ def _override(mode, args):
         mode.hidden = {}
     if "regression" not in args.tasks:
         mode.regression_sizes = []
+    if "classification" not in args.tasks:
+        mode.features = []
+    elif args.features is not None:
+        mode.features = sorted(args.features)
+    elif args.n or args.hidden:
+        mode.features = []  # a custom grid: other feature counts only when asked
+    if mode.features and (args.n or args.hidden):
+        mode.features_n = max(args.n or [mode.features_n])
+        mode.features_h = max(args.hidden or [mode.features_h])
     return mode
 
 
@@ -923,6 +961,12 @@ def main(argv=None):
     )
     parser.add_argument(
         "--hidden", type=int, nargs="+", help="hidden sizes: replace the mode's"
+    )
+    parser.add_argument(
+        "--features",
+        type=int,
+        nargs="+",
+        help="feature counts besides d, for classification (replace the mode's)",
     )
     parser.add_argument(
         "--tasks",
