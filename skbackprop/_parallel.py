@@ -244,7 +244,9 @@ def _forget_parent_threads():
     thread itself was inside is not let go a second time when it leaves it
     (``_fork_generation``). ``_before_fork`` holds ``_limit_lock`` across
     the fork, so the hold's state and BLAS's agree. The CPUs the child may
-    run on are read again.
+    run on are read again. (A lock of threadpoolctl's own, held by some
+    other thread at the fork, is beyond this: any use of threadpoolctl in
+    the child, this one included, would wait for it for ever.)
     """
     global _executor, _executor_lock, _limit_lock, _limit_depth, _limit_saved
     global _fork_generation, _CPU_COUNT
