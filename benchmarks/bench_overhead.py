@@ -25,7 +25,11 @@ interleaved with it, so that both see the same (shared, noisy) machine:
   anew;
 * ``predict_proba`` on ``--rows`` / 20 rows cut into prediction chunks
   (``_parallel.predict_chunk_rows``) against the gradient pass's
-  (``_parallel.chunk_rows``).
+  (``_parallel.chunk_rows``);
+* ``partial_fit`` on a chunk of 200 rows (d = 20, 3 classes, integer and
+  string labels) after the first call: as skbackprop does it (the chunk's
+  labels found once, by ``_target_attrs``), with them found again by
+  ``_encode_targets`` (as before), and ``MLPClassifier.partial_fit``.
 
 Each figure is the median over ``--repeats`` rounds; in each round every
 variant runs once in turn, timed as the best of 5 timings of a loop of calls.
@@ -217,6 +221,36 @@ def prediction_chunks(rows, repeats):
     return {name: (chunks[name], times[name]) for name in variants}
 
 
+class _LabelsFoundTwice(BackpropClassifier):
+    """partial_fit as it was: the chunk's labels found again when encoding."""
+
+    def _encode_targets(self, y, target_attrs, *, labels_known=False):
+        return super()._encode_targets(y, target_attrs, labels_known=False)
+
+
+def partial_fit_calls(repeats, rows=200):
+    """{label kind: {variant: seconds per partial_fit}} after the first call."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(rows, 20))
+    codes = rng.randint(0, 3, rows)
+    result = {}
+    for kind, y in (("integer", codes), ("string", np.array(["a", "b", "c"])[codes])):
+        classes = np.unique(y)
+        models = {
+            "skbackprop": BackpropClassifier(random_state=0),
+            "labels found twice": _LabelsFoundTwice(random_state=0),
+            "MLPClassifier": MLPClassifier((HIDDEN,), solver="sgd", random_state=0),
+        }
+        for model in models.values():
+            model.partial_fit(X, y, classes=classes)
+        result[kind] = _interleaved_seconds(
+            {name: (lambda m=model, y=y: m.partial_fit(X, y)) for name, model in models.items()},
+            repeats,
+            number=20,
+        )
+    return result
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
@@ -280,6 +314,20 @@ def main(argv=None):
     print("|---|---|---|")
     for name, (chunks, seconds) in prediction_chunks(rows, args.repeats).items():
         print(f"| {name} | {chunks} | {seconds * 1e3:.2f} |")
+    print()
+    print("## `partial_fit` on 200 rows after the first call, d = 20, 3 classes")
+    print()
+    print(
+        "| labels | skbackprop ms | labels found twice ms | MLPClassifier ms "
+        "| twice / skbackprop | MLP / skbackprop |"
+    )
+    print("|---|---|---|---|---|---|")
+    for kind, t in partial_fit_calls(args.repeats).items():
+        ours, twice, mlp = t["skbackprop"], t["labels found twice"], t["MLPClassifier"]
+        print(
+            f"| {kind} | {ours * 1e3:.2f} | {twice * 1e3:.2f} | {mlp * 1e3:.2f} "
+            f"| {twice / ours:.2f} | {mlp / ours:.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -241,7 +241,9 @@ class BaseBackprop(
         """The m × k target matrix Y of math.md for validated ``y``.
 
         ``labels_known``: ``_target_attrs`` has just checked these very labels
-        (a new fit), so their type and values need no second pass over y.
+        (against the classes of a new fit, or of the fitted model when
+        training continues), so their type and values need no second pass
+        over y.
         """
 
     def _training_sample_weight(self, y, sample_weight, target_attrs, *, incremental):
@@ -349,7 +351,7 @@ class BaseBackprop(
             # C-ordered like X, as the compiled passes take them (a column
             # of a DataFrame, y = X[:, 0], is not): n × k, small beside X.
             Y = np.ascontiguousarray(
-                self._encode_targets(y, target_attrs, labels_known=not continuing),
+                self._encode_targets(y, target_attrs, labels_known=True),
                 dtype=X.dtype,
             )
             sample_weight = self._training_sample_weight(

@@ -319,6 +319,11 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
                     f"`classes={classes!r}` is not the same as on last call to "
                     f"partial_fit, was: {expected!r}"
                 )
+            if target_type != "multilabel-indicator":
+                # Labels the model has no output for. Checked here, where y's
+                # labels are found once, not again by _encode_targets (for
+                # string labels that doubled partial_fit's own cost).
+                _check_known_labels(found, expected)
             return {
                 "classes_": expected,
                 "n_outputs_": self.n_outputs_,
@@ -355,7 +360,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
             and target_attrs["out_activation_"] != "softmax"
         ):
             raise ValueError("The model was fitted on multilabel targets; y is 1-D.")
-        if not labels_known:  # y_val, or a later partial_fit: unseen labels?
+        if not labels_known:  # y_val: labels unseen in training?
             _, found = _integer_labels(y)
             if found is None:
                 y_labels = _with_cached_labels(y)

@@ -184,7 +184,7 @@ def test_kernel_benchmark_prints_a_row_per_implementation(capsys):
             assert all(float(cell) > 0 for cell in line.split("|")[4:7])
 
 
-def test_overhead_benchmark_prints_its_four_tables(capsys):
+def test_overhead_benchmark_prints_its_five_tables(capsys):
     module = _load_benchmark("bench_overhead")
     saved = (
         module._classifier.attach_unique,
@@ -200,7 +200,7 @@ def test_overhead_benchmark_prints_its_four_tables(capsys):
     ) == saved
     out = capsys.readouterr().out
     sections = out.split("\n## ")[1:]
-    assert len(sections) == 4
+    assert len(sections) == 5
     for section in sections:
         rows = [line for line in section.splitlines() if line.startswith("| ")]
         body = [line for line in rows[1:] if not line.startswith("|---")]
@@ -209,12 +209,15 @@ def test_overhead_benchmark_prints_its_four_tables(capsys):
             cells = [cell.strip() for cell in line.strip("|").split("|")]
             numbers = [float(cell) for cell in cells if cell.replace(".", "").isdigit()]
             assert numbers and all(math.isfinite(x) and x > 0 for x in numbers), line
-    latency, labels, _, chunks = sections
+    latency, labels, _, chunks, partial_fits = sections
     assert [line.split("|")[1].strip() for line in latency.splitlines()[4:8]] == [
         "1", "10", "100", "1000"
     ]
     assert "| 2 |" in labels and "| 10 |" in labels
     assert "| prediction chunks | 1 |" in chunks  # 100 rows: one chunk
+    assert [line.split("|")[1].strip() for line in partial_fits.splitlines()[4:6]] == [
+        "integer", "string"
+    ]
 
 
 def test_team_benchmark_times_three_variants_and_finds_the_models_equal(capsys):
