@@ -129,6 +129,17 @@ def test_partial_fit_needs_classes_first_then_keeps_them(iris):
         est.partial_fit(X[:3], [0, 1, 5])
 
 
+@pytest.mark.parametrize("labels", [["a", "b", "c"], [0, 1, 7], [0, 1, 0]])
+def test_a_1d_y_for_a_multilabel_model_is_named_as_such(labels):
+    # Whatever its labels: "not in classes" would send the caller to relabel y.
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(30, 4))
+    Y = (rng.rand(30, 3) > 0.5).astype(int)
+    est = BackpropClassifier(random_state=0).partial_fit(X, Y, classes=[0, 1, 2])
+    with pytest.raises(ValueError, match="fitted on multilabel targets; y is 1-D"):
+        est.partial_fit(X[:3], np.array(labels))
+
+
 def test_unseen_labels_in_validation_set_are_an_error(iris):
     X, y = iris
     with pytest.raises(ValueError, match="not in classes"):
