@@ -360,5 +360,6 @@ def main(argv=None):
             f"| {ours * 1e3:.2f} | {mlp * 1e3:.2f} | {mlp / ours:.2f} |"
         )
 
+
 if __name__ == "__main__":
     main()
