@@ -319,8 +319,9 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
                     f"`classes={classes!r}` is not the same as on last call to "
                     f"partial_fit, was: {expected!r}"
                 )
-            multilabel_model = self.n_outputs_ > 1 and self.out_activation_ == "sigmoid"
-            if target_type != "multilabel-indicator" and not multilabel_model:
+            if target_type != "multilabel-indicator" and not _is_multilabel(
+                self.n_outputs_, self.out_activation_
+            ):
                 # Labels the model has no output for. Checked here, where y's
                 # labels are found once, not again by _encode_targets (with
                 # string labels, a tenth of a partial_fit on 200 rows:
@@ -358,10 +359,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
                     f"y has {y.shape[1]} labels; the model has {len(classes)}."
                 )
             return np.asarray(y, dtype=np.float64)
-        if (
-            target_attrs["n_outputs_"] != 1
-            and target_attrs["out_activation_"] != "softmax"
-        ):
+        if _is_multilabel(target_attrs["n_outputs_"], target_attrs["out_activation_"]):
             raise ValueError("The model was fitted on multilabel targets; y is 1-D.")
         if not labels_known:  # y_val, a dask block: labels the model has no output for?
             _, found = _integer_labels(y)
@@ -653,6 +651,11 @@ def _class_weight_from_dict(class_weight, classes):
             )
         per_class[index[0]] = weight
     return per_class
+
+
+def _is_multilabel(n_outputs, out_activation):
+    """Whether a model of these outputs was fitted on multilabel targets."""
+    return n_outputs != 1 and out_activation != "softmax"
 
 
 def _same_labels(a, b):
