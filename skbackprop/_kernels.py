@@ -225,10 +225,11 @@ def gradient_sums(X, Y, params, sums, workspace, out_activation, sample_weight, 
     """
     if X.ndim != 2 or out_activation not in OUTPUT_KINDS:
         return None
-    arrays = [X, Y, *params, *sums, workspace.A1, workspace.D1, workspace.A2]
+    block = compiled_block_rows(params.W1.shape[1], X.dtype, workspace.rows)
+    activations = workspace.activations(block)
+    arrays = [X, Y, *params, *sums, *activations]
     if sample_weight is not None:
         arrays.append(sample_weight)
-    block = compiled_block_rows(params.W1.shape[1], X.dtype, workspace.rows)
     gathered = (None, None, None)
     if rows is not None:
         if rows.ndim != 1:
@@ -249,9 +250,7 @@ def gradient_sums(X, Y, params, sums, workspace, out_activation, sample_weight, 
         sample_weight,
         *params,
         *sums,
-        workspace.A1,
-        workspace.D1,
-        workspace.A2,
+        *activations,
         m,
         n,
         h,
@@ -274,12 +273,13 @@ def predict_logits(X, params, out, workspace):
     """
     m, n = X.shape
     h, k = params.W2.shape
-    arrays = [X, *params, workspace.A1, out]
+    block = compiled_block_rows(h, X.dtype, workspace.rows)
+    A1 = workspace.activations(block)[0]
+    arrays = [X, *params, A1, out]
     if out.shape != (m, k) or not _compiled_pass_for(arrays, (n, h, k, workspace.rows)):
         return None
-    block = compiled_block_rows(h, X.dtype, workspace.rows)
     return _ckernels.predict_logits(
-        X, *params, workspace.A1, out, m, n, h, k, block, X.dtype == np.float64
+        X, *params, A1, out, m, n, h, k, block, X.dtype == np.float64
     )
 
 
@@ -403,7 +403,9 @@ def minibatch_epoch(
     m = x_rows if order is None else order.shape[0]  # the rows trained on
     h, k = params.W2.shape
     X_buffer, Y_buffer, w_buffer = batch_buffers
-    arrays = [X, Y, *params, *sums, workspace.A1, workspace.D1, workspace.A2]
+    block = compiled_block_rows(h, X.dtype, workspace.rows)
+    activations = workspace.activations(block)
+    arrays = [X, Y, *params, *sums, *activations]
     arrays += [] if sample_weight is None else [sample_weight]
     arrays += [] if order is None else [X_buffer, Y_buffer]
     arrays += [] if order is None or sample_weight is None else [w_buffer]
@@ -429,9 +431,7 @@ def minibatch_epoch(
         tuple(params),
         tuple(sums),
         tuple(velocities),
-        workspace.A1,
-        workspace.D1,
-        workspace.A2,
+        *activations,
         X_buffer,
         Y_buffer,
         w_buffer,
@@ -443,7 +443,7 @@ def minibatch_epoch(
         h,
         k,
         batch_size,
-        compiled_block_rows(h, X.dtype, workspace.rows),
+        block,
         OUTPUT_KINDS[out_activation],
         alpha,
         nesterov,

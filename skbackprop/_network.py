@@ -734,6 +734,13 @@ def _derivative_times_and_sum(D, A, colsum, activation):
 class Workspace:
     """Buffers for one block of up to ``rows`` rows, reused from block to block.
 
+    Each buffer is made on first use, as large as the pass that uses it
+    needs: the NumPy pass's blocks have ``rows`` rows, the compiled pass's
+    fewer (``_kernels.compiled_block_rows``), and only the NumPy pass uses
+    ``dW1`` and ``dW2``. So a fit by the compiled pass holds a quarter of the
+    activations' buffers or less, and ``rows`` (the NumPy pass's grouping of
+    the sums) stays the same whichever pass runs.
+
     Parameters
     ----------
     rows, n_features, hidden_size, n_outputs : int
@@ -743,22 +750,55 @@ class Workspace:
     --------
     >>> import numpy as np
     >>> from skbackprop._network import Workspace
-    >>> Workspace(512, 64, 100, 10, np.float32).A1.shape
-    (512, 100)
+    >>> workspace = Workspace(512, 64, 100, 10, np.float32)
+    >>> [a.shape for a in workspace.activations(128)]
+    [(128, 100), (128, 100), (128, 10)]
+    >>> workspace.A1.shape, workspace.dW1.shape
+    ((512, 100), (64, 100))
     """
 
     def __init__(self, rows, n_features, hidden_size, n_outputs, dtype):
         self.rows = rows
-        self.A1 = np.empty((rows, hidden_size), dtype)
-        self.D1 = np.empty((rows, hidden_size), dtype)
-        self.A2 = np.empty((rows, n_outputs), dtype)
-        self.dW1 = np.empty((n_features, hidden_size), dtype)
-        self.dW2 = np.empty((hidden_size, n_outputs), dtype)
+        self._shape = (n_features, hidden_size, n_outputs)
+        self._dtype = np.dtype(dtype)
+        self._activations = self._products = self._gathered = None
 
     @classmethod
     def for_params(cls, rows, params):
         n_features, hidden_size = params.W1.shape
         return cls(rows, n_features, hidden_size, params.W2.shape[1], params.W1.dtype)
+
+    def activations(self, rows=None):
+        """A1, D1 (``rows`` × h) and A2 (``rows`` × k): a block's activations.
+
+        ``rows`` defaults to ``self.rows``. The buffers are made on first use
+        and again only when a larger block is asked for.
+        """
+        rows = self.rows if rows is None else rows
+        if self._activations is None or self._activations[0].shape[0] < rows:
+            _, hidden_size, n_outputs = self._shape
+            self._activations = (
+                np.empty((rows, hidden_size), self._dtype),
+                np.empty((rows, hidden_size), self._dtype),
+                np.empty((rows, n_outputs), self._dtype),
+            )
+        return self._activations
+
+    A1 = property(lambda self: self.activations()[0], doc="The hidden activations' buffer.")
+    D1 = property(lambda self: self.activations()[1], doc="The hidden errors' buffer.")
+    A2 = property(lambda self: self.activations()[2], doc="The outputs' buffer.")
+
+    def _block_products(self):
+        if self._products is None:
+            n_features, hidden_size, n_outputs = self._shape
+            self._products = (
+                np.empty((n_features, hidden_size), self._dtype),
+                np.empty((hidden_size, n_outputs), self._dtype),
+            )
+        return self._products
+
+    dW1 = property(lambda self: self._block_products()[0], doc="A block's Xᵀ · G1.")
+    dW2 = property(lambda self: self._block_products()[1], doc="A block's A1ᵀ · G2.")
 
     def gathered(self, rows=None):
         """Buffers for ``rows`` rows (default ``self.rows``) of X, Y and sample_weight.
@@ -769,15 +809,14 @@ class Workspace:
         ``self.rows``: it asks for fewer rows).
         """
         rows = self.rows if rows is None else rows
-        buffers = getattr(self, "_gathered", None)
-        if buffers is None or buffers[0].shape[0] < rows:
-            n_features, n_outputs, dtype = self.dW1.shape[0], self.A2.shape[1], self.A2.dtype
-            buffers = self._gathered = (
-                np.empty((rows, n_features), dtype),
-                np.empty((rows, n_outputs), dtype),
-                np.empty(rows, dtype),
+        if self._gathered is None or self._gathered[0].shape[0] < rows:
+            n_features, _, n_outputs = self._shape
+            self._gathered = (
+                np.empty((rows, n_features), self._dtype),
+                np.empty((rows, n_outputs), self._dtype),
+                np.empty(rows, self._dtype),
             )
-        return buffers
+        return self._gathered
 
 
 class PredictionWorkspace:
@@ -785,19 +824,32 @@ class PredictionWorkspace:
 
     All that :func:`predict_logits_into` uses of a :class:`Workspace`,
     without the buffers of the gradients (``dW1`` alone is n_features ×
-    hidden_size), which a prediction would allocate for nothing.
+    hidden_size), which a prediction would allocate for nothing. Made on
+    first use, for the compiled pass's smaller blocks when that pass runs.
 
     Examples
     --------
     >>> import numpy as np
     >>> from skbackprop._network import PredictionWorkspace
-    >>> PredictionWorkspace(256, 64, np.float32).A1.shape
-    (256, 64)
+    >>> workspace = PredictionWorkspace(256, 64, np.float32)
+    >>> workspace.activations(128)[0].shape, workspace.A1.shape
+    ((128, 64), (256, 64))
     """
 
     def __init__(self, rows, hidden_size, dtype):
         self.rows = rows
-        self.A1 = np.empty((rows, hidden_size), dtype)
+        self._hidden_size = hidden_size
+        self._dtype = np.dtype(dtype)
+        self._A1 = None
+
+    def activations(self, rows=None):
+        """``(A1,)`` for blocks of up to ``rows`` rows (default ``self.rows``)."""
+        rows = self.rows if rows is None else rows
+        if self._A1 is None or self._A1.shape[0] < rows:
+            self._A1 = np.empty((rows, self._hidden_size), self._dtype)
+        return (self._A1,)
+
+    A1 = property(lambda self: self.activations()[0], doc="The hidden activations' buffer.")
 
 
 def zeros_like_params(params):

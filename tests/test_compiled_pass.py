@@ -613,3 +613,42 @@ def test_a_team_serves_one_epoch_at_a_time():
     assert sorted(outcomes) == ["_ckernels: the team is in use by another epoch", "done"]
     _team_epoch(X[:1000], Y[:1000], params, None, 200, team)  # free again afterwards
     _kernels.team_stop(team)
+
+
+@pytest.mark.parametrize("Estimator", [BackpropClassifier, BackpropRegressor])
+@pytest.mark.parametrize("batch_size", [200, None])
+def test_compiled_fits_and_predictions_hold_only_the_compiled_blocks(Estimator, batch_size):
+    """The compiled passes' blocks are a quarter of the NumPy pass's here (512
+    against 2048 rows of float32 at h = 64), and only their buffers are made.
+    X is small (2 MB), so buffers sized for the NumPy blocks were 0.65× X
+    for a full-batch fit (0.88× with the shuffled batches' order) and up to
+    0.26× X beside a prediction's output; sized for the compiled blocks,
+    0.30× (0.48×) and 0.07-0.10×. The rest is the targets, their encoding
+    and the batch order, each a vector of n."""
+    import tracemalloc
+
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(50_000, 10)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    model = Estimator(hidden_size=64, max_iter=1, batch_size=batch_size, random_state=0)
+    assert _kernels.compiled_block_rows(64, np.float32, 4096) * 4 == _network.block_rows(
+        64, np.float32
+    )
+    predict = getattr(model, "predict_proba", model.predict)
+    with threadpool_limits(limits=1), warnings.catch_warnings():  # one workspace
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        tracemalloc.start()
+        try:
+            model.fit(X, y)
+            fit_peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.reset_peak()
+            before = tracemalloc.get_traced_memory()[0]
+            out = predict(X)
+            predict_peak = tracemalloc.get_traced_memory()[1] - before
+        finally:
+            tracemalloc.stop()
+    limit = 0.4 if batch_size is None else 0.6  # shuffled batches: + the order
+    assert fit_peak < limit * X.nbytes, fit_peak / X.nbytes
+    assert predict_peak - out.nbytes < 0.13 * X.nbytes, (predict_peak - out.nbytes) / X.nbytes
