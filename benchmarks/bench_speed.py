@@ -17,7 +17,8 @@ same learning rate, batch size and number of epochs):
 
 Both estimators run at their default threading (whatever the BLAS library
 chooses; the thread count is recorded). Each cell is a median over
-repetitions of a fit of E epochs (time per epoch = fit time / E), after one
+repetitions of a fit of E epochs (time per epoch = fit time / E; E is 2, or
+more where n is small: ``epochs_for``), after one
 untimed warm-up fit of one epoch, which is also where memory is measured:
 the tracemalloc peak of ``fit`` (NumPy reports its buffers to tracemalloc)
 above what was allocated before it, relative to the size of X.
@@ -164,6 +165,9 @@ class Mode:
     features: list = field(default_factory=list)
     features_n: int = 0
     features_h: int = 0
+    # Fits of at least this many rows × epochs (more epochs where n is
+    # small), so that a fit's fixed costs weigh little in the time per epoch.
+    min_fit_rows: int = 0
 
 
 MODES = {
@@ -181,6 +185,7 @@ MODES = {
         features=[30],
         features_n=400,
         features_h=8,
+        min_fit_rows=800,
     ),
     "quick": Mode(
         sizes=[5_000, 20_000],
@@ -193,6 +198,7 @@ MODES = {
         predict_reps=5,
         regression_sizes=[5_000],
         regression_hidden=[64],
+        min_fit_rows=50_000,
     ),
     "full": Mode(
         sizes=[10_000, 50_000, 200_000],
@@ -208,8 +214,22 @@ MODES = {
         features=[10, 500],
         features_n=50_000,
         features_h=64,
+        min_fit_rows=100_000,
     ),
 }
+
+
+def epochs_for(mode, n):
+    """Epochs per timed fit at n rows: ``mode.epochs``, or more where n is small.
+
+    A fit also checks its input, encodes the labels and sets up (a few
+    milliseconds for both estimators), which a fit of two 10-millisecond
+    epochs would count as a third of its time per epoch.
+
+    >>> epochs_for(MODES["full"], 10_000), epochs_for(MODES["full"], 200_000)
+    (10, 2)
+    """
+    return max(mode.epochs, -(-mode.min_fit_rows // n))
 
 
 # ---------------------------------------------------------------------------
@@ -545,8 +565,9 @@ def run(mode, log=print):
         for dtype in mode.dtypes:
             X = np.ascontiguousarray(X64, dtype=dtype)
             model_for_predict = None
+            epochs = epochs_for(mode, n)
             for batch in (mode.batch_size, None):
-                ours, mlp = make_estimators(task, h, batch, mode.epochs, n)
+                ours, mlp = make_estimators(task, h, batch, epochs, n)
                 record = {
                     "task": task,
                     "n": n,
@@ -554,7 +575,7 @@ def run(mode, log=print):
                     "h": h,
                     "dtype": dtype,
                     "batch": "full" if batch is None else batch,
-                    "epochs": mode.epochs,
+                    "epochs": epochs,
                     "x_bytes": int(X.nbytes),
                 }
                 with warnings.catch_warnings():
@@ -563,7 +584,7 @@ def run(mode, log=print):
                         {"skbackprop": ours, "mlp": mlp},
                         X,
                         y,
-                        mode.epochs,
+                        epochs,
                         mode.reps,
                         mode.max_cell_seconds,
                     )
@@ -809,7 +830,7 @@ Command: `{result["command"]}`
 Same data and math for both (sigmoid hidden layer, plain SGD: no momentum, no L2;
 learning rate {ALPHA["classification"]} for classification, {ALPHA["regression"]} for
 regression), both at their default BLAS threading. Features d = {mode["d"]}{_features_note(mode)};
-{mode["epochs"]} epoch(s) per fit, time per epoch = fit time / epochs; medians of up to
+{_epochs_note(mode)}, time per epoch = fit time / epochs; medians of up to
 {mode["reps"]} repetitions (fewer when a cell takes over {mode["max_cell_seconds"]} s;
 `reps` = ours/MLP), after an untimed one-epoch warm-up fit; every timed call starts
 after {result.get("settle_seconds", 0)} s of busy waiting, once OpenBLAS's threads have
@@ -839,6 +860,16 @@ are traced; BLAS internal buffers are not), and in brackets that peak over the s
         "",
     ]
     path.write_text(header + "\n".join(body), encoding="utf-8")
+
+
+def _epochs_note(mode):
+    epochs, fit_rows = mode["epochs"], mode.get("min_fit_rows", 0)
+    if not fit_rows:
+        return f"{epochs} epoch(s) per fit"
+    return (
+        f"{epochs} epoch(s) per fit, or more where n is small: ⌈{fit_rows} / n⌉, so that "
+        "a fit's fixed costs (input checks, label encoding, setup) weigh little"
+    )
 
 
 def _features_note(mode):

@@ -99,6 +99,7 @@ def test_markdown_header_records_machine_and_command(smoke_run):
     for fact in ("| CPU |", "NumPy / scikit-learn", "| BLAS (threadpoolctl) |"):
         assert fact in text
     assert "BLAS-related environment" in text
+    assert "1 epoch(s) per fit, or more where n is small: ⌈800 / n⌉" in text
 
 
 def test_markdown_tables_are_well_formed(smoke_run):
@@ -139,6 +140,8 @@ def test_json_holds_the_raw_numbers(smoke_run):
     assert data["mode_name"] == "smoke"
     assert data["machine"]["blas"], "threadpoolctl found no BLAS"
     assert "env" in data["machine"]
+    # Smaller inputs are fitted for more epochs (at least 800 rows × epochs).
+    assert {(r["n"], r["epochs"]) for r in data["training"]} == {(400, 2), (1600, 1)}
     for record in data["training"]:
         for impl in ("skbackprop", "mlp"):
             timing = record[impl]
