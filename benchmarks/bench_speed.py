@@ -31,14 +31,16 @@ Run from the repository root::
 
     python benchmarks/bench_speed.py --quick   # n = 5k, 20k; h = 64; < 60 s
     python benchmarks/bench_speed.py           # n = 10k, 50k, 200k; h = 64, 256
-                                               # (256 up to 50k), d = 100; and
-                                               # d = 10, 500 at n = 50k, h = 64;
+                                               # (256 up to 50k), d = 100, binary
+                                               # classes; and d = 10, 500, and
+                                               # 10 classes, at n = 50k, h = 64;
                                                # ~5 min on 2 cores
 
 and, for one part of the grid (the heading then says "custom sizes")::
 
     python benchmarks/bench_speed.py --n 200000 --hidden 64 --tasks classification
     python benchmarks/bench_speed.py --n 20000 --features 20 1000  # d = 100, 20, 1000
+    python benchmarks/bench_speed.py --n 20000 --classes 3 10  # 2, 3 and 10 classes
 
 The machine should be otherwise idle: on 2 cores, any other process makes
 multithreaded BLAS (MLP's default) many times slower, and the load average at
@@ -163,6 +165,8 @@ class Mode:
     dtypes: list = field(default_factory=lambda: ["float64", "float32"])
     # Other feature counts than d, for classification at (features_n, features_h).
     features: list = field(default_factory=list)
+    # Class counts above 2, for classification at (features_n, features_h, d).
+    classes: list = field(default_factory=list)
     features_n: int = 0
     features_h: int = 0
     # Fits of at least this many rows × epochs (more epochs where n is
@@ -183,6 +187,7 @@ MODES = {
         regression_sizes=[400],
         regression_hidden=[8],
         features=[30],
+        classes=[3],
         features_n=400,
         features_h=8,
         min_fit_rows=800,
@@ -212,6 +217,7 @@ MODES = {
         regression_sizes=[50_000],
         regression_hidden=[64],
         features=[10, 500],
+        classes=[10],
         features_n=50_000,
         features_h=64,
         min_fit_rows=100_000,
@@ -304,10 +310,18 @@ def machine_facts():
 # ---------------------------------------------------------------------------
 
 
-def make_data(task, n, d, seed=0):
-    """Standard-normal X (float64) and a learnable target."""
+def make_data(task, n, d, classes=2, seed=0):
+    """Standard-normal X (float64) and a learnable target.
+
+    With ``classes`` > 2, each row's class is the largest of ``classes``
+    noisy linear scores.
+    """
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, d))
+    if task == "classification" and classes > 2:
+        W = rng.standard_normal((d, classes)) / np.sqrt(d)
+        scores = X @ W + 0.3 * rng.standard_normal((n, classes))
+        return X, scores.argmax(axis=1).astype(np.int64)
     w = rng.standard_normal(d) / np.sqrt(d)
     score = np.tanh(X @ w) + 0.3 * rng.standard_normal(n)
     if task == "classification":
@@ -544,24 +558,33 @@ def gemm_floor(X, h, batch_size, reps, max_seconds):
 
 
 def cases(mode):
-    """(task, n, h, d) in the order they are run."""
+    """(task, n, h, d, classes) in the order they are run (classes 0: regression)."""
     for h, n_max in mode.hidden.items():
         for n in mode.sizes:
             if n <= n_max:
-                yield "classification", n, h, mode.d
+                yield "classification", n, h, mode.d, 2
     for h in mode.regression_hidden:
         for n in mode.regression_sizes:
-            yield "regression", n, h, mode.d
+            yield "regression", n, h, mode.d, 0
     for d in mode.features:
         if d != mode.d:
-            yield "classification", mode.features_n, mode.features_h, d
+            yield "classification", mode.features_n, mode.features_h, d, 2
+    for classes in mode.classes:
+        if classes > 2:
+            yield "classification", mode.features_n, mode.features_h, mode.d, classes
+
+
+def task_label(record):
+    """The task column: "classification", "classification, 10 classes", "regression"."""
+    classes = record.get("classes", 2)
+    return record["task"] + (f", {classes} classes" if classes > 2 else "")
 
 
 def run(mode, log=print):
     """Every measurement of a mode; returns the list of records."""
     training, prediction = [], []
-    for task, n, h, d in cases(mode):
-        X64, y = make_data(task, n, d)
+    for task, n, h, d, classes in cases(mode):
+        X64, y = make_data(task, n, d, classes)
         for dtype in mode.dtypes:
             X = np.ascontiguousarray(X64, dtype=dtype)
             model_for_predict = None
@@ -570,6 +593,7 @@ def run(mode, log=print):
                 ours, mlp = make_estimators(task, h, batch, epochs, n)
                 record = {
                     "task": task,
+                    "classes": classes,
                     "n": n,
                     "d": d,
                     "h": h,
@@ -590,6 +614,8 @@ def run(mode, log=print):
                     )
                 record["skbackprop"], model = fits["skbackprop"]
                 record["mlp"], mlp_model = fits["mlp"]
+                if classes > 2 and len(model.classes_) != classes:
+                    raise RuntimeError(f"{len(model.classes_)} classes, not {classes}")
                 record["floor"] = gemm_floor(
                     X, h, batch, mode.reps, mode.max_cell_seconds
                 )
@@ -597,7 +623,7 @@ def run(mode, log=print):
                 if model_for_predict is None:
                     model_for_predict = (model, mlp_model)
                 log(
-                    f"{task[:5]} n={n} d={d} h={h} {dtype} batch={record['batch']}: "
+                    f"{task_label(record)} n={n} d={d} h={h} {dtype} batch={record['batch']}: "
                     f"ours {record['skbackprop']['median_epoch_seconds']:.4f} s, "
                     f"MLP {record['mlp']['median_epoch_seconds']:.4f} s, "
                     f"floor {record['floor']['median_seconds']:.4f} s per epoch"
@@ -605,6 +631,7 @@ def run(mode, log=print):
             model, mlp_model = model_for_predict
             pred = {
                 "task": task,
+                "classes": classes,
                 "n": n,
                 "d": d,
                 "h": h,
@@ -620,7 +647,7 @@ def run(mode, log=print):
             }
             prediction.append(pred)
             log(
-                f"{task[:5]} n={n} d={d} h={h} {dtype} predict: "
+                f"{task_label(pred)} n={n} d={d} h={h} {dtype} predict: "
                 f"ours {pred['skbackprop']['median_seconds']:.4f} s, "
                 f"MLP {pred['mlp']['median_seconds']:.4f} s, "
                 f"X @ W1 {pred['floor']['median_seconds']:.4f} s"
@@ -654,7 +681,7 @@ def train_rows(training):
         mlp = r["mlp"]["median_epoch_seconds"]
         floor = r["floor"]["median_seconds"]
         yield [
-            r["task"],
+            task_label(r),
             str(r["n"]),
             str(r["d"]),
             str(r["h"]),
@@ -677,7 +704,7 @@ def predict_rows(prediction):
         mlp = r["mlp"]["median_seconds"]
         floor = r["floor"]["median_seconds"]
         yield [
-            r["task"],
+            task_label(r),
             str(r["n"]),
             str(r["d"]),
             str(r["h"]),
@@ -695,7 +722,7 @@ def predict_rows(prediction):
 def dtype_rows(training):
     by_key = {}
     for r in training:
-        key = (r["task"], r["n"], r["d"], r["h"], str(r["batch"]))
+        key = (task_label(r), r["n"], r["d"], r["h"], str(r["batch"]))
         by_key.setdefault(key, {})[r["dtype"]] = r
     for (task, n, d, h, batch), pair in by_key.items():
         if {"float64", "float32"} <= pair.keys():
@@ -759,7 +786,7 @@ def target_summary(training, prediction):
         )
         lines.append(
             f"- Target 1 (mini-batch ≥ 5× faster than MLP): smallest MLP / ours "
-            f"= {value:.2f} ({r['task']}, n={r['n']}, d={r['d']}, h={r['h']}, {r['dtype']})."
+            f"= {value:.2f} ({task_label(r)}, n={r['n']}, d={r['d']}, h={r['h']}, {r['dtype']})."
         )
     if full:
         value, r = worst(
@@ -771,7 +798,7 @@ def target_summary(training, prediction):
         )
         lines.append(
             f"- Target 2 (full batch ≤ 1× the GEMM floor): largest ours / floor "
-            f"= {value:.2f} ({r['task']}, n={r['n']}, d={r['d']}, h={r['h']}, {r['dtype']})."
+            f"= {value:.2f} ({task_label(r)}, n={r['n']}, d={r['d']}, h={r['h']}, {r['dtype']})."
         )
     if training:
         value, r = worst(
@@ -779,7 +806,7 @@ def target_summary(training, prediction):
         )
         lines.append(
             f"- Target 3 (fit's peak extra memory a small fraction of X): largest "
-            f"= {value:.2f}× X ({r['task']}, n={r['n']}, d={r['d']}, h={r['h']}, "
+            f"= {value:.2f}× X ({task_label(r)}, n={r['n']}, d={r['d']}, h={r['h']}, "
             f"{r['dtype']}, "
             f"batch {r['batch']})."
         )
@@ -800,7 +827,7 @@ def target_summary(training, prediction):
         )
         lines.append(
             f"- Target 5 (predict ≤ 1.2× X @ W1): largest ours / floor "
-            f"= {value:.2f} ({r['task']}, n={r['n']}, d={r['d']}, h={r['h']}, {r['dtype']})."
+            f"= {value:.2f} ({task_label(r)}, n={r['n']}, d={r['d']}, h={r['h']}, {r['dtype']})."
         )
     return "\n".join(lines)
 
@@ -874,12 +901,20 @@ def _epochs_note(mode):
 
 def _features_note(mode):
     others = [d for d in mode.get("features", []) if d != mode["d"]]
-    if not others:
-        return ""
-    return (
-        f", and d = {', '.join(map(str, others))} for classification at "
-        f"n = {mode['features_n']}, h = {mode['features_h']} (the rows with those d)"
-    )
+    classes = [c for c in mode.get("classes", []) if c > 2]
+    note = ""
+    if others:
+        note += (
+            f", and d = {', '.join(map(str, others))} for classification at "
+            f"n = {mode['features_n']}, h = {mode['features_h']} (the rows with those d)"
+        )
+    if classes:
+        note += (
+            f"; classification has 2 classes, and {', '.join(map(str, classes))} "
+            f"at n = {mode['features_n']}, h = {mode['features_h']}, d = {mode['d']} "
+            "(the rows that say so; the floor is the same two products)"
+        )
+    return note
 
 
 def write_plot(path, result):
@@ -888,8 +923,13 @@ def write_plot(path, result):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    # Time against n at the grid's d (other feature counts are in the tables).
-    training = [r for r in result["training"] if r["d"] == result["mode"]["d"]]
+    # Time against n at the grid's d and two classes (the other feature and
+    # class counts are in the tables).
+    training = [
+        r
+        for r in result["training"]
+        if r["d"] == result["mode"]["d"] and r.get("classes", 2) <= 2
+    ]
     # One panel per (task, hidden size): classification first.
     panels = sorted({(r["task"], r["h"]) for r in training})
     if not panels:
@@ -961,17 +1001,22 @@ def _override(mode, args):
     if args.hidden:
         mode.hidden = dict.fromkeys(args.hidden, max(mode.sizes))
         mode.regression_hidden = list(args.hidden)
-    if "classification" not in args.tasks:
-        mode.hidden = {}
     if "regression" not in args.tasks:
         mode.regression_sizes = []
-    if "classification" not in args.tasks:
-        mode.features = []
-    elif args.features is not None:
+    custom = bool(args.n or args.hidden)
+    # Other feature and class counts: those asked for, or none in a custom
+    # grid (--n, --hidden), or the mode's.
+    if args.features is not None:
         mode.features = sorted(args.features)
-    elif args.n or args.hidden:
-        mode.features = []  # a custom grid: other feature counts only when asked
-    if mode.features and (args.n or args.hidden):
+    elif custom:
+        mode.features = []
+    if args.classes is not None:
+        mode.classes = sorted(args.classes)
+    elif custom:
+        mode.classes = []
+    if "classification" not in args.tasks:
+        mode.hidden, mode.features, mode.classes = {}, [], []
+    if (mode.features or mode.classes) and custom:
         mode.features_n = max(args.n or [mode.features_n])
         mode.features_h = max(args.hidden or [mode.features_h])
     return mode
@@ -998,6 +1043,12 @@ def main(argv=None):
         type=int,
         nargs="+",
         help="feature counts besides d, for classification (replace the mode's)",
+    )
+    parser.add_argument(
+        "--classes",
+        type=int,
+        nargs="+",
+        help="class counts above 2, for classification (replace the mode's)",
     )
     parser.add_argument(
         "--tasks",

@@ -116,8 +116,9 @@ def test_markdown_tables_are_well_formed(smoke_run):
         assert row[4] in ("float64", "float32")
         for cell in row[6:11]:
             assert float(cell) > 0
-    # Both dtypes, both batch modes and both tasks are covered, and another
-    # feature count than the grid's (smoke mode: d = 10, and 30 at n = 400).
+    # Both dtypes, both batch modes and both tasks are covered, another
+    # feature count than the grid's and another class count (smoke mode:
+    # d = 10, 2 classes; d = 30 and 3 classes at n = 400).
     assert {row[4] for row in train[1:]} == {"float64", "float32"}
     assert {(row[0], row[1], row[2]) for row in train[1:] if row[2] != "10"} == {
         ("classification", "400", "30")
@@ -127,7 +128,12 @@ def test_markdown_tables_are_well_formed(smoke_run):
     assert dtype_table[0][:4] == ["task", "n", "d", "h"]
     assert {row[2] for row in dtype_table[1:]} == {"10", "30"}
     assert {row[5] for row in train[1:]} == {"200", "full"}
-    assert {row[0] for row in train[1:]} == {"classification", "regression"}
+    tasks = {"classification", "regression", "classification, 3 classes"}
+    for table in (train, predict, dtype_table):
+        assert {row[0] for row in table[1:]} == tasks
+    assert {(row[0], row[1], row[2]) for row in train[1:] if row[0].endswith("classes")} == {
+        ("classification, 3 classes", "400", "10")
+    }
     for row in predict[1:]:
         assert len(row) == len(PREDICT_COLUMNS)
         for cell in row[5:10]:
@@ -142,6 +148,7 @@ def test_json_holds_the_raw_numbers(smoke_run):
     assert "env" in data["machine"]
     # Smaller inputs are fitted for more epochs (at least 800 rows × epochs).
     assert {(r["n"], r["epochs"]) for r in data["training"]} == {(400, 2), (1600, 1)}
+    assert {r["classes"] for r in data["training"]} == {0, 2, 3}
     for record in data["training"]:
         for impl in ("skbackprop", "mlp"):
             timing = record[impl]
