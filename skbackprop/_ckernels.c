@@ -70,9 +70,9 @@
 #define EXP_C10 2.7625174134328595e-07 /* 0x1.289f801d7f0d1p-22 */
 #define EXP_C11 2.4978213227922318e-08 /* 0x1.ad1f57f2481e4p-26 */
 
-INLINE double sigmoid64(double z)
+/* e^u = p * scale, scale = 2^k: valid where 2^k is a normal number */
+INLINE double exp_parts64(double u, double *scale_out)
 {
-    double u = -z;
     double t = u * LOG2E + SHIFT;
     double kf = t - SHIFT;
     double r = (u - kf * LN2_HI) - kf * LN2_LO;
@@ -81,16 +81,33 @@ INLINE double sigmoid64(double z)
     double a0 = 0.5 + r * EXP_C3, a1 = EXP_C4 + r * EXP_C5, a2 = EXP_C6 + r * EXP_C7;
     double a3 = EXP_C8 + r * EXP_C9, a4 = EXP_C10 + r * EXP_C11;
     double P = a0 + r2 * (a1 + r2 * (a2 + r2 * (a3 + r2 * a4)));
-    double p = 1.0 + (r + r2 * P);
     int64_t tbits, shift_bits, scale_bits;
-    double shift = SHIFT, scale;
+    double shift = SHIFT;
     memcpy(&tbits, &t, sizeof tbits);
     memcpy(&shift_bits, &shift, sizeof shift_bits);
     scale_bits = (int64_t)((uint64_t)(tbits - shift_bits + 1023) << 52);
-    memcpy(&scale, &scale_bits, sizeof scale);
+    memcpy(scale_out, &scale_bits, sizeof *scale_out);
+    return 1.0 + (r + r2 * P);
+}
+
+INLINE double sigmoid64(double z)
+{
+    double u = -z, scale;
+    double p = exp_parts64(u, &scale);
     double s = 1.0 / (1.0 + p * scale);
     s = u > SIG_MAX_U ? 0.0 : s;
     return u < SIG_MIN_U ? 1.0 : s;
+}
+
+/* e^x for x <= 0 (the softmax's shifted logits): 0 below -708, where e^x
+   is below the smallest normal number (a probability clipped to epsilon
+   anyway); -inf gives 0 too. */
+#define EXP_MIN_X -708.0
+INLINE double exp_nonpositive64(double x)
+{
+    double scale;
+    double e = exp_parts64(x, &scale) * scale;
+    return x < EXP_MIN_X ? 0.0 : e;
 }
 
 /* ---- float32 ---------------------------------------------------------- */
@@ -107,24 +124,37 @@ INLINE double sigmoid64(double z)
 #define EXPF_C5 0.00836743787f  /* 0x1.122f28p-7 */
 #define EXPF_C6 0.00138634397f  /* 0x1.6b6bf8p-10 */
 
-INLINE float sigmoid32(float z)
+INLINE float exp_parts32(float u, float *scale_out)
 {
-    float u = -z;
     float t = u * LOG2E_F + SHIFT_F;
     float kf = t - SHIFT_F;
     float r = (u - kf * LN2_HI_F) - kf * LN2_LO_F;
     float r2 = r * r;
     float P = (0.5f + r * EXPF_C3) + r2 * ((EXPF_C4 + r * EXPF_C5) + r2 * EXPF_C6);
-    float p = 1.0f + (r + r2 * P);
     int32_t tbits, shift_bits, scale_bits;
-    float shift = SHIFT_F, scale;
+    float shift = SHIFT_F;
     memcpy(&tbits, &t, sizeof tbits);
     memcpy(&shift_bits, &shift, sizeof shift_bits);
     scale_bits = (int32_t)((uint32_t)(tbits - shift_bits + 127) << 23);
-    memcpy(&scale, &scale_bits, sizeof scale);
+    memcpy(scale_out, &scale_bits, sizeof *scale_out);
+    return 1.0f + (r + r2 * P);
+}
+
+INLINE float sigmoid32(float z)
+{
+    float u = -z, scale;
+    float p = exp_parts32(u, &scale);
     float s = 1.0f / (1.0f + p * scale);
     s = u > SIG_MAX_U_F ? 0.0f : s;
     return u < SIG_MIN_U_F ? 1.0f : s;
+}
+
+#define EXP_MIN_X_F -87.0f /* e^-87 = 1.6e-38, just above FLT_MIN */
+INLINE float exp_nonpositive32(float x)
+{
+    float scale;
+    float e = exp_parts32(x, &scale) * scale;
+    return x < EXP_MIN_X_F ? 0.0f : e;
 }
 
 /* ---- the loops -------------------------------------------------------- */
@@ -175,7 +205,9 @@ INLINE float sigmoid32(float z)
     ONE_OUTPUT_LOOPS(double, f64, sigmoid64, SUFFIX, ATTRIBUTE)                       \
     ONE_OUTPUT_LOOPS(float, f32, sigmoid32, SUFFIX, ATTRIBUTE)                        \
     ALL_FINITE_LOOPS(double, f64, SUFFIX, ATTRIBUTE)                                  \
-    ALL_FINITE_LOOPS(float, f32, SUFFIX, ATTRIBUTE)
+    ALL_FINITE_LOOPS(float, f32, SUFFIX, ATTRIBUTE)                                   \
+    SOFTMAX_LOOPS(double, f64, exp_nonpositive64, SUFFIX, ATTRIBUTE)                  \
+    SOFTMAX_LOOPS(float, f32, exp_nonpositive32, SUFFIX, ATTRIBUTE)
 
 /*
  * For one output (k = 1: binary classes, one regression target) the thin
@@ -229,6 +261,44 @@ INLINE float sigmoid32(float z)
     }
 
 /*
+ * Class probabilities from logits, in place, row by row (k per row):
+ * softmax(z) = e^(z - max z) / sum, then, in a row where some probability
+ * is below eps, each raised to eps and the row divided by its new sum.
+ * The same numbers as exp(_network.log_softmax(z)) with that clipping, to
+ * rounding, in one pass over the rows instead of a dozen NumPy passes.
+ */
+#define SOFTMAX_LOOPS(T, TS, EXP_NONPOSITIVE, SUFFIX, ATTRIBUTE)                      \
+    ATTRIBUTE static void softmax_##TS##_##SUFFIX(T *restrict Z, Py_ssize_t m,        \
+                                                  Py_ssize_t k, T eps)                \
+    {                                                                                 \
+        for (Py_ssize_t i = 0; i < m; i++) {                                          \
+            T *restrict z = Z + i * k;                                                \
+            T top = z[0];                                                             \
+            for (Py_ssize_t j = 1; j < k; j++)                                        \
+                top = z[j] > top ? z[j] : top;                                        \
+            T total = 0;                                                              \
+            for (Py_ssize_t j = 0; j < k; j++) {                                      \
+                z[j] = EXP_NONPOSITIVE(z[j] - top);                                   \
+                total += z[j];                                                        \
+            }                                                                         \
+            int low = 0;                                                              \
+            for (Py_ssize_t j = 0; j < k; j++) {                                      \
+                z[j] /= total;                                                        \
+                low |= z[j] < eps;                                                    \
+            }                                                                         \
+            if (low) {                                                                \
+                total = 0;                                                            \
+                for (Py_ssize_t j = 0; j < k; j++) {                                  \
+                    z[j] = z[j] < eps ? eps : z[j];                                   \
+                    total += z[j];                                                    \
+                }                                                                     \
+                for (Py_ssize_t j = 0; j < k; j++)                                    \
+                    z[j] /= total;                                                    \
+            }                                                                         \
+        }                                                                             \
+    }
+
+/*
  * Whether all of z is finite: z - z is 0 for a finite z and NaN for an
  * infinity or a NaN (an OR of comparisons, which the compiler vectorises).
  * The prediction pass checks Z1 = X W1 block by block, while the block is
@@ -274,6 +344,8 @@ static void (*sigmoid_backward_outer_f32)(float *, const float *, const float *,
                                           const float *, double *, double *, Py_ssize_t,
                                           Py_ssize_t) = sigmoid_backward_outer_f32_baseline;
 static int (*all_finite_f64)(const double *, Py_ssize_t) = all_finite_f64_baseline;
+static void (*softmax_f64)(double *, Py_ssize_t, Py_ssize_t, double) = softmax_f64_baseline;
+static void (*softmax_f32)(float *, Py_ssize_t, Py_ssize_t, float) = softmax_f32_baseline;
 static int (*all_finite_f32)(const float *, Py_ssize_t) = all_finite_f32_baseline;
 static const char *simd = "baseline";
 
@@ -295,6 +367,8 @@ choose_loops(void)
         bias_sigmoid_dot_f32 = bias_sigmoid_dot_f32_avx2;
         sigmoid_backward_outer_f64 = sigmoid_backward_outer_f64_avx2;
         sigmoid_backward_outer_f32 = sigmoid_backward_outer_f32_avx2;
+        softmax_f64 = softmax_f64_avx2;
+        softmax_f32 = softmax_f32_avx2;
         simd = "avx2";
     }
 #endif
@@ -610,6 +684,33 @@ py_sigmoid(PyObject *self, PyObject *args)
     }
     PyBuffer_Release(&z);
     PyBuffer_Release(&out);
+    return result;
+}
+
+static PyObject *
+py_softmax(PyObject *self, PyObject *args)
+{
+    Py_buffer Z;
+    Py_ssize_t m, k;
+    double eps;
+    int is_double;
+    if (!PyArg_ParseTuple(args, "w*nndp", &Z, &m, &k, &eps, &is_double))
+        return NULL;
+    Py_ssize_t size = is_double ? sizeof(double) : sizeof(float);
+    PyObject *result = NULL;
+    if (k < 1) {
+        PyErr_SetString(PyExc_ValueError, "_ckernels: k must be at least 1");
+    }
+    else if (check_size(&Z, product(m, k), size, "Z") == 0) {
+        Py_BEGIN_ALLOW_THREADS
+        if (is_double)
+            softmax_f64((double *)Z.buf, m, k, eps);
+        else
+            softmax_f32((float *)Z.buf, m, k, (float)eps);
+        Py_END_ALLOW_THREADS
+        result = Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&Z);
     return result;
 }
 
@@ -1153,6 +1254,10 @@ static PyMethodDef methods[] = {
      "bias_sigmoid(A, b, m, h, is_double): A <- sigmoid(A + b) in place."},
     {"sigmoid", py_sigmoid, METH_VARARGS,
      "sigmoid(z, out, n, is_double): out <- sigmoid(z) (out may be z)."},
+    {"softmax", py_softmax, METH_VARARGS,
+     "softmax(Z, m, k, eps, is_double): each row of Z (m x k) <- softmax of the row, "
+     "in place; a row with a probability below eps gets it raised to eps and is "
+     "divided by its new sum."},
     {"sigmoid_backward", py_sigmoid_backward, METH_VARARGS,
      "sigmoid_backward(D, A, colsum, m, h, is_double): D <- D * A * (1 - A); "
      "colsum += column sums of D."},

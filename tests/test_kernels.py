@@ -179,6 +179,41 @@ def test_sigmoid_backward_is_the_derivative_and_its_column_sums(backend, dtype):
     assert D.dtype == colsum.dtype == dtype
 
 
+def _clipped_softmax_in_log_space(Z, eps):
+    # predict_proba as it was: exp of the log-softmax, each row with a
+    # probability below eps raised to eps and renormalised, in log space
+    # (what predict_log_proba still does).
+    from scipy.special import logsumexp
+
+    log_p = _network.log_softmax(Z.astype(np.float64))
+    low = (log_p < np.log(eps)).any(axis=1)
+    rows = np.maximum(log_p[low], np.log(eps))
+    log_p[low] = rows - logsumexp(rows, axis=1, keepdims=True)
+    return np.exp(log_p)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("k", [2, 3, 10, 17])
+def test_softmax_proba_is_the_clipped_softmax(backend, dtype, k):
+    rng = np.random.RandomState(5)
+    Z = rng.normal(scale=6, size=(400, k)).astype(dtype)
+    Z[0] = 0  # all equal
+    Z[1, 0] = 300  # the others below eps: clipped and renormalised
+    Z[2] = np.finfo(dtype).max / 2  # huge but equal
+    Z[3, 0], Z[3, 1] = np.finfo(dtype).max, -np.finfo(dtype).max  # e^-inf
+    Z[4, :] = 40 * np.arange(k)  # at the edge of eps in float32
+    eps = np.finfo(dtype).eps
+    want = _clipped_softmax_in_log_space(Z, eps)
+    got = _kernels.softmax_proba(Z, eps)
+    assert got is Z and got.dtype == dtype
+    # The log-space reference loses |log p| ulps to the final exp.
+    tolerance = 8 * eps * want * np.maximum(1, np.abs(np.log(want)))
+    assert (np.abs(got - want) <= tolerance).all(), np.max(np.abs(got - want) / tolerance)
+    np.testing.assert_allclose(got.sum(axis=1), 1, rtol=4 * k * eps)
+    assert (got > 0).all() and (got < 1).all()
+    np.testing.assert_array_equal(got[0], np.full(k, 1 / k, dtype))
+
+
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_blocked_pass_equals_math_md_on_both_backends(backend, activation, dtype):
@@ -319,3 +354,7 @@ def test_training_and_prediction_run_the_c_loops(monkeypatch, batch_size, moment
         assert fitted["minibatch_epoch"] == 2 and "descent_step" not in fitted
     assert calls["predict_logits"] > fitted.get("predict_logits", 0)
     assert calls["sigmoid"] > 0  # predict_proba: the two probability columns
+    model.fit(X, np.digitize(X[:, 0], [-0.5, 0.5]))  # three classes: softmax
+    calls.clear()
+    model.predict_proba(X)
+    assert calls["softmax"] == 1
