@@ -1016,13 +1016,16 @@ def _override(mode, args):
         mode.classes = []
     if "classification" not in args.tasks:
         mode.hidden, mode.features, mode.classes = {}, [], []
-    if (mode.features or mode.classes) and custom:
-        mode.features_n = max(args.n or [mode.features_n])
-        mode.features_h = max(args.hidden or [mode.features_h])
+    if (mode.features or mode.classes) and (custom or not mode.features_n):
+        # The other counts run at the grid's largest n and h unless the mode
+        # names its own (the full grid: n = 50,000, h = 64).
+        mode.features_n = max(args.n or [mode.features_n or max(mode.sizes)])
+        mode.features_h = max(args.hidden or [mode.features_h or max(mode.hidden or [64])])
     return mode
 
 
-def main(argv=None):
+def build_parser():
+    """The command line's parser."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="a < 60 s smoke run")
@@ -1056,11 +1059,24 @@ def main(argv=None):
         choices=["classification", "regression"],
         default=["classification", "regression"],
     )
-    args = parser.parse_args(argv)
-    mode_name = "smoke" if args.smoke else "quick" if args.quick else "full"
+    return parser
+
+
+def _mode_name(args):
+    return "smoke" if args.smoke else "quick" if args.quick else "full"
+
+
+def mode_from_args(args):
+    """The mode the parsed command line asks for: a named one, with any sizes given."""
+    return _override(MODES[_mode_name(args)], args)
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    mode_name = _mode_name(args)
     global SETTLE_SECONDS
     SETTLE_SECONDS = 0.0 if args.smoke else 0.2
-    mode = _override(MODES[mode_name], args)
+    mode = mode_from_args(args)
     if mode != MODES[mode_name]:
         mode_name += ", custom sizes"
     log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))

@@ -85,7 +85,8 @@ INLINE double exp_parts64(double u, double *scale_out)
     double shift = SHIFT;
     memcpy(&tbits, &t, sizeof tbits);
     memcpy(&shift_bits, &shift, sizeof shift_bits);
-    scale_bits = (int64_t)((uint64_t)(tbits - shift_bits + 1023) << 52);
+    /* unsigned: far below the range, tbits - shift_bits + 1023 would overflow */
+    scale_bits = (int64_t)(((uint64_t)tbits - (uint64_t)shift_bits + 1023) << 52);
     memcpy(scale_out, &scale_bits, sizeof *scale_out);
     return 1.0 + (r + r2 * P);
 }
@@ -135,7 +136,7 @@ INLINE float exp_parts32(float u, float *scale_out)
     float shift = SHIFT_F;
     memcpy(&tbits, &t, sizeof tbits);
     memcpy(&shift_bits, &shift, sizeof shift_bits);
-    scale_bits = (int32_t)((uint32_t)(tbits - shift_bits + 127) << 23);
+    scale_bits = (int32_t)(((uint32_t)tbits - (uint32_t)shift_bits + 127) << 23);
     memcpy(scale_out, &scale_bits, sizeof *scale_out);
     return 1.0f + (r + r2 * P);
 }

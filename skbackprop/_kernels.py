@@ -51,6 +51,7 @@ __all__ = [
     "sigmoid",
     "bias_sigmoid",
     "sigmoid_backward",
+    "softmax_proba",
     "gradient_sums",
     "predict_logits",
     "descent_step",
@@ -196,7 +197,7 @@ def softmax_proba(Z, eps):
     [9.99999e-07, 0.999999000001]
     """
     m, k = Z.shape
-    if k >= 1 and _compiled_for(Z):
+    if k >= 1 and Z.flags.writeable and _compiled_for(Z):
         _ckernels.softmax(Z, m, k, eps, Z.dtype == np.float64)
         return Z
     with np.errstate(over="ignore", under="ignore"):
@@ -262,25 +263,27 @@ def gradient_sums(X, Y, params, sums, workspace, out_activation, sample_weight, 
     """
     if X.ndim != 2 or out_activation not in OUTPUT_KINDS:
         return None
-    block = compiled_block_rows(params.W1.shape[1], X.dtype, workspace.rows)
-    activations = workspace.activations(block)
-    arrays = [X, Y, *params, *sums, *activations]
+    arrays = [X, Y, *params, *sums]
     if sample_weight is not None:
         arrays.append(sample_weight)
-    gathered = (None, None, None)
     if rows is not None:
         if rows.ndim != 1:
             return None
         rows = np.ascontiguousarray(rows, dtype=np.int64)  # as C reads it
-        gathered = workspace.gathered(block)
-        arrays += gathered[:2] if sample_weight is None else gathered
     x_rows, n = X.shape
     m = x_rows if rows is None else rows.shape[0]  # the rows passed over
     h, k = params.W2.shape
-    if Y.shape != (x_rows, k) or not _compiled_pass_for(
-        arrays, (n, h, k, workspace.rows)
+    if (
+        Y.shape != (x_rows, k)
+        or workspace.dtype != X.dtype
+        or not _compiled_pass_for(arrays, (n, h, k, workspace.rows))
     ):
         return None
+    # The workspace's buffers (of X's dtype, C-ordered), made only now that
+    # the pass will run, for its blocks.
+    block = compiled_block_rows(h, X.dtype, workspace.rows)
+    activations = workspace.activations(block)
+    gathered = (None, None, None) if rows is None else workspace.gathered(block)
     return _ckernels.gradient_sums(
         X,
         Y,
@@ -310,11 +313,14 @@ def predict_logits(X, params, out, workspace):
     """
     m, n = X.shape
     h, k = params.W2.shape
+    if (
+        out.shape != (m, k)
+        or workspace.dtype != X.dtype
+        or not _compiled_pass_for([X, *params, out], (n, h, k, workspace.rows))
+    ):
+        return None
     block = compiled_block_rows(h, X.dtype, workspace.rows)
     A1 = workspace.activations(block)[0]
-    arrays = [X, *params, A1, out]
-    if out.shape != (m, k) or not _compiled_pass_for(arrays, (n, h, k, workspace.rows)):
-        return None
     return _ckernels.predict_logits(
         X, *params, A1, out, m, n, h, k, block, X.dtype == np.float64
     )
@@ -440,9 +446,7 @@ def minibatch_epoch(
     m = x_rows if order is None else order.shape[0]  # the rows trained on
     h, k = params.W2.shape
     X_buffer, Y_buffer, w_buffer = batch_buffers
-    block = compiled_block_rows(h, X.dtype, workspace.rows)
-    activations = workspace.activations(block)
-    arrays = [X, Y, *params, *sums, *activations]
+    arrays = [X, Y, *params, *sums]
     arrays += [] if sample_weight is None else [sample_weight]
     arrays += [] if order is None else [X_buffer, Y_buffer]
     arrays += [] if order is None or sample_weight is None else [w_buffer]
@@ -450,6 +454,7 @@ def minibatch_epoch(
     if (
         out_activation not in OUTPUT_KINDS
         or Y.shape != (x_rows, k)
+        or workspace.dtype != X.dtype
         or not _compiled_pass_for(arrays, (n, h, k, workspace.rows, batch_size))
         or not (
             order is None
@@ -457,6 +462,8 @@ def minibatch_epoch(
         )
     ):
         return None
+    block = compiled_block_rows(h, X.dtype, workspace.rows)
+    activations = workspace.activations(block)
     n_batches = -(-m // batch_size)
     losses = np.empty(n_batches)
     weights = np.empty(n_batches)

@@ -737,9 +737,10 @@ class Workspace:
     Each buffer is made on first use, as large as the pass that uses it
     needs: the NumPy pass's blocks have ``rows`` rows, the compiled pass's
     fewer (``_kernels.compiled_block_rows``), and only the NumPy pass uses
-    ``dW1`` and ``dW2``. So a fit by the compiled pass holds a quarter of the
-    activations' buffers or less, and ``rows`` (the NumPy pass's grouping of
-    the sums) stays the same whichever pass runs.
+    ``dW1`` and ``dW2``. So a fit by the compiled pass holds only the
+    buffers of its own blocks, which are never larger than the NumPy pass's
+    (a quarter of them at h = 64, half at h = 256), and ``rows`` (the NumPy
+    pass's grouping of the sums) stays the same whichever pass runs.
 
     Parameters
     ----------
@@ -760,7 +761,7 @@ class Workspace:
     def __init__(self, rows, n_features, hidden_size, n_outputs, dtype):
         self.rows = rows
         self._shape = (n_features, hidden_size, n_outputs)
-        self._dtype = np.dtype(dtype)
+        self.dtype = np.dtype(dtype)
         self._activations = self._products = self._gathered = None
 
     @classmethod
@@ -778,9 +779,9 @@ class Workspace:
         if self._activations is None or self._activations[0].shape[0] < rows:
             _, hidden_size, n_outputs = self._shape
             self._activations = (
-                np.empty((rows, hidden_size), self._dtype),
-                np.empty((rows, hidden_size), self._dtype),
-                np.empty((rows, n_outputs), self._dtype),
+                np.empty((rows, hidden_size), self.dtype),
+                np.empty((rows, hidden_size), self.dtype),
+                np.empty((rows, n_outputs), self.dtype),
             )
         return self._activations
 
@@ -792,8 +793,8 @@ class Workspace:
         if self._products is None:
             n_features, hidden_size, n_outputs = self._shape
             self._products = (
-                np.empty((n_features, hidden_size), self._dtype),
-                np.empty((hidden_size, n_outputs), self._dtype),
+                np.empty((n_features, hidden_size), self.dtype),
+                np.empty((hidden_size, n_outputs), self.dtype),
             )
         return self._products
 
@@ -812,9 +813,9 @@ class Workspace:
         if self._gathered is None or self._gathered[0].shape[0] < rows:
             n_features, _, n_outputs = self._shape
             self._gathered = (
-                np.empty((rows, n_features), self._dtype),
-                np.empty((rows, n_outputs), self._dtype),
-                np.empty(rows, self._dtype),
+                np.empty((rows, n_features), self.dtype),
+                np.empty((rows, n_outputs), self.dtype),
+                np.empty(rows, self.dtype),
             )
         return self._gathered
 
@@ -839,14 +840,14 @@ class PredictionWorkspace:
     def __init__(self, rows, hidden_size, dtype):
         self.rows = rows
         self._hidden_size = hidden_size
-        self._dtype = np.dtype(dtype)
+        self.dtype = np.dtype(dtype)
         self._A1 = None
 
     def activations(self, rows=None):
         """``(A1,)`` for blocks of up to ``rows`` rows (default ``self.rows``)."""
         rows = self.rows if rows is None else rows
         if self._A1 is None or self._A1.shape[0] < rows:
-            self._A1 = np.empty((rows, self._hidden_size), self._dtype)
+            self._A1 = np.empty((rows, self._hidden_size), self.dtype)
         return (self._A1,)
 
     A1 = property(lambda self: self.activations()[0], doc="The hidden activations' buffer.")

@@ -164,6 +164,36 @@ def test_json_holds_the_raw_numbers(smoke_run):
             assert record[impl]["median_seconds"] > 0
 
 
+@pytest.mark.parametrize(
+    "argv, extra",
+    [
+        # The quick grid names no n, h for other counts: its largest.
+        (["--quick", "--classes", "3"], [("classification", 20_000, 64, 100, 3)]),
+        (["--quick", "--features", "20"], [("classification", 20_000, 64, 20, 2)]),
+        # A custom grid: only the counts asked for, at its largest n and h.
+        (["--n", "3000", "--hidden", "8"], []),
+        (["--n", "3000", "--classes", "4"], [("classification", 3000, 64, 100, 4)]),
+        # The full grid's own: d = 10, 500 and 10 classes at 50,000 rows, h = 64.
+        (
+            [],
+            [
+                ("classification", 50_000, 64, 10, 2),
+                ("classification", 50_000, 64, 500, 2),
+                ("classification", 50_000, 64, 100, 10),
+            ],
+        ),
+    ],
+)
+def test_command_line_other_feature_and_class_counts(argv, extra):
+    module = _load_script()
+    parser_args = module.build_parser().parse_args(argv)
+    mode = module.mode_from_args(parser_args)
+    cases = list(module.cases(mode))
+    grid = [case for case in cases if case[3] == mode.d and case[4] in (0, 2)]
+    assert cases[len(grid) :] == extra
+    assert all(n > 0 and h > 0 for _, n, h, _, _ in cases)
+
+
 def test_kernel_benchmark_prints_a_row_per_implementation(capsys):
     module = _load_benchmark("bench_kernels")
     module.main(["--repeats", "1", "--rows", "600"])

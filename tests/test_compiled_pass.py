@@ -623,7 +623,7 @@ def test_compiled_fits_and_predictions_hold_only_the_compiled_blocks(Estimator, 
     X is small (2 MB), so buffers sized for the NumPy blocks were 0.65× X
     for a full-batch fit (0.88× with the shuffled batches' order) and up to
     0.26× X beside a prediction's output; sized for the compiled blocks,
-    0.30× (0.48×) and 0.07-0.10×. The rest is the targets, their encoding
+    0.30× (0.48-0.51×) and 0.07-0.10×. The rest is the targets, their encoding
     and the batch order, each a vector of n."""
     import tracemalloc
 

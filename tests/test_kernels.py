@@ -201,10 +201,16 @@ def test_softmax_proba_is_the_clipped_softmax(backend, dtype, k):
     Z[1, 0] = 300  # the others below eps: clipped and renormalised
     Z[2] = np.finfo(dtype).max / 2  # huge but equal
     Z[3, 0], Z[3, 1] = np.finfo(dtype).max, -np.finfo(dtype).max  # e^-inf
-    Z[4, :] = 40 * np.arange(k)  # at the edge of eps in float32
     eps = np.finfo(dtype).eps
+    # Either side of the clipping: one probability at 2 eps (kept), then at
+    # eps / 2 (raised to eps), the others equal.
+    for row, times in ((4, 2.0), (5, 0.5)):
+        Z[row] = 0
+        Z[row, 1] = np.log(times * eps * (k - 1))
     want = _clipped_softmax_in_log_space(Z, eps)
     got = _kernels.softmax_proba(Z, eps)
+    np.testing.assert_allclose(got[4, 1], 2 * eps, rtol=1e-3)
+    np.testing.assert_allclose(got[5, 1], eps, rtol=1e-3)
     assert got is Z and got.dtype == dtype
     # The log-space reference loses |log p| ulps to the final exp.
     tolerance = 8 * eps * want * np.maximum(1, np.abs(np.log(want)))
