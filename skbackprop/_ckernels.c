@@ -345,9 +345,9 @@ static void (*sigmoid_backward_outer_f32)(float *, const float *, const float *,
                                           const float *, double *, double *, Py_ssize_t,
                                           Py_ssize_t) = sigmoid_backward_outer_f32_baseline;
 static int (*all_finite_f64)(const double *, Py_ssize_t) = all_finite_f64_baseline;
+static int (*all_finite_f32)(const float *, Py_ssize_t) = all_finite_f32_baseline;
 static void (*softmax_f64)(double *, Py_ssize_t, Py_ssize_t, double) = softmax_f64_baseline;
 static void (*softmax_f32)(float *, Py_ssize_t, Py_ssize_t, float) = softmax_f32_baseline;
-static int (*all_finite_f32)(const float *, Py_ssize_t) = all_finite_f32_baseline;
 static const char *simd = "baseline";
 
 static void
