@@ -731,6 +731,18 @@ def _derivative_times_and_sum(D, A, colsum, activation):
     colsum += D.sum(axis=0)
 
 
+def _block_buffers(buffers, rows, row_shapes, dtype):
+    """``buffers`` if they hold ``rows`` rows, else new ones that do.
+
+    Each new buffer has ``rows`` rows of the shape in ``row_shapes`` (``()``
+    for a vector). The workspaces below make their buffers this way, on first
+    use and again only when a larger block is asked for.
+    """
+    if buffers is None or buffers[0].shape[0] < rows:
+        buffers = tuple(np.empty((rows, *shape), dtype) for shape in row_shapes)
+    return buffers
+
+
 class Workspace:
     """Buffers for one block of up to ``rows`` rows, reused from block to block.
 
@@ -775,14 +787,13 @@ class Workspace:
         ``rows`` defaults to ``self.rows``. The buffers are made on first use
         and again only when a larger block is asked for.
         """
-        rows = self.rows if rows is None else rows
-        if self._activations is None or self._activations[0].shape[0] < rows:
-            _, hidden_size, n_outputs = self._shape
-            self._activations = (
-                np.empty((rows, hidden_size), self.dtype),
-                np.empty((rows, hidden_size), self.dtype),
-                np.empty((rows, n_outputs), self.dtype),
-            )
+        _, hidden_size, n_outputs = self._shape
+        self._activations = _block_buffers(
+            self._activations,
+            self.rows if rows is None else rows,
+            [(hidden_size,), (hidden_size,), (n_outputs,)],
+            self.dtype,
+        )
         return self._activations
 
     A1 = property(lambda self: self.activations()[0], doc="The hidden activations' buffer.")
@@ -809,14 +820,13 @@ class Workspace:
         Made on first use (the compiled pass's blocks are smaller than
         ``self.rows``: it asks for fewer rows).
         """
-        rows = self.rows if rows is None else rows
-        if self._gathered is None or self._gathered[0].shape[0] < rows:
-            n_features, _, n_outputs = self._shape
-            self._gathered = (
-                np.empty((rows, n_features), self.dtype),
-                np.empty((rows, n_outputs), self.dtype),
-                np.empty(rows, self.dtype),
-            )
+        n_features, _, n_outputs = self._shape
+        self._gathered = _block_buffers(
+            self._gathered,
+            self.rows if rows is None else rows,
+            [(n_features,), (n_outputs,), ()],
+            self.dtype,
+        )
         return self._gathered
 
 
@@ -841,14 +851,17 @@ class PredictionWorkspace:
         self.rows = rows
         self._hidden_size = hidden_size
         self.dtype = np.dtype(dtype)
-        self._A1 = None
+        self._activations = None
 
     def activations(self, rows=None):
         """``(A1,)`` for blocks of up to ``rows`` rows (default ``self.rows``)."""
-        rows = self.rows if rows is None else rows
-        if self._A1 is None or self._A1.shape[0] < rows:
-            self._A1 = np.empty((rows, self._hidden_size), self.dtype)
-        return (self._A1,)
+        self._activations = _block_buffers(
+            self._activations,
+            self.rows if rows is None else rows,
+            [(self._hidden_size,)],
+            self.dtype,
+        )
+        return self._activations
 
     A1 = property(lambda self: self.activations()[0], doc="The hidden activations' buffer.")
 
