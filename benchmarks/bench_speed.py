@@ -29,7 +29,7 @@ fits add up to a time cap (``reps`` in the table says how many were taken).
 
 Run from the repository root::
 
-    python benchmarks/bench_speed.py --quick   # n = 5k, 20k; h = 64; < 60 s
+    python benchmarks/bench_speed.py --quick   # n = 5k, 20k; h = 64; ~1.5 min
     python benchmarks/bench_speed.py           # n = 10k, 50k, 200k; h = 64, 256
                                                # (256 up to 50k), d = 100, binary
                                                # classes; and d = 10, 500, and
@@ -203,7 +203,7 @@ MODES = {
         predict_reps=5,
         regression_sizes=[5_000],
         regression_hidden=[64],
-        min_fit_rows=50_000,
+        min_fit_rows=20_000,
     ),
     "full": Mode(
         sizes=[10_000, 50_000, 200_000],
@@ -1028,7 +1028,7 @@ def build_parser():
     """The command line's parser."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="a < 60 s smoke run")
+    size.add_argument("--quick", action="store_true", help="a short run (about 1.5 minutes on 2 cores)")
     size.add_argument(
         "--smoke", action="store_true", help="tiny sizes, seconds (for tests)"
     )
