@@ -23,9 +23,13 @@ untimed warm-up fit of one epoch, which is also where memory is measured:
 the tracemalloc peak of ``fit`` (NumPy reports its buffers to tracemalloc)
 above what was allocated before it, relative to the size of X.
 
-The timed fits of skbackprop and MLP alternate (ours, MLP, ours, MLP, …) so
-that a change in machine load hits both alike; a cell stops repeating once its
-fits add up to a time cap (``reps`` in the table says how many were taken).
+Every timed call of a cell takes its turn in each round: skbackprop's fit,
+MLP's, and the floor at each thread setting, in float64 and then float32 (and
+likewise for prediction), so that a change in machine load (another process
+starting) hits all of them alike and the three ratios the targets are about
+(MLP over ours, ours over the floor, float64 over float32) compare times taken
+in the same rounds. A call stops repeating once its times add up to a cap
+(``reps`` in the table says how many fits were taken).
 
 Run from the repository root::
 
@@ -59,6 +63,7 @@ log-log). ``--smoke`` is a seconds-long run on tiny sizes for the test suite.
 """
 
 import argparse
+import contextlib
 import gc
 import hashlib
 import json
@@ -407,15 +412,18 @@ def _settle(seconds):
         pass
 
 
-def repeat_interleaved(funcs, reps, max_seconds):
+def repeat_interleaved(funcs, reps, max_seconds, blas_limits=None):
     """Times of each of ``funcs`` (a dict), run in turn, round after round.
 
     Interleaving makes a change of machine load (another process starting)
     hit every implementation alike, not only the one being timed. Each
     function runs at least once, and at most ``reps`` times or until its own
     times add up to ``max_seconds``. Each call is preceded by
-    :data:`SETTLE_SECONDS` of busy waiting.
+    :data:`SETTLE_SECONDS` of busy waiting. ``blas_limits`` maps some of the
+    names to a BLAS thread count that their calls run under (set outside the
+    timed call).
     """
+    blas_limits = blas_limits or {}
     times = {name: [] for name in funcs}
 
     def wants_more(name):
@@ -426,108 +434,33 @@ def repeat_interleaved(funcs, reps, max_seconds):
         for name, func in funcs.items():
             if not wants_more(name):
                 continue
-            gc.collect()
-            _settle(SETTLE_SECONDS)
-            start = time.perf_counter()
-            func()
-            times[name].append(time.perf_counter() - start)
+            with _blas_threads(blas_limits.get(name)):
+                gc.collect()
+                _settle(SETTLE_SECONDS)
+                start = time.perf_counter()
+                func()
+                times[name].append(time.perf_counter() - start)
     return times
 
 
-def repeat(func, reps, max_seconds):
-    """Times of func(), at least once, at most reps times or until max_seconds."""
-    return repeat_interleaved({"": func}, reps, max_seconds)[""]
-
-
-def time_fits(estimators, X, y, epochs, reps, max_seconds):
-    """Time the fits of each estimator of the dict, interleaved.
-
-    For each: an untimed one-epoch warm-up fit, which is also where memory is
-    measured, then timed fits of ``epochs`` epochs. Returns
-    ``{name: (record, fitted model)}``.
-    """
-    peaks = {}
-    for name, estimator in estimators.items():
-        warm = clone(estimator).set_params(max_iter=1)
-        peaks[name], _ = peak_memory(lambda warm=warm: warm.fit(X, y))
-    fitted = {}
-
-    def fitter(name):
-        def fit():
-            fitted[name] = clone(estimators[name]).fit(X, y)
-
-        return fit
-
-    times = repeat_interleaved(
-        {name: fitter(name) for name in estimators}, reps, max_seconds
-    )
-    result = {}
-    for name, model in fitted.items():
-        if model.n_iter_ != epochs:  # the per-epoch time would be wrong
-            raise RuntimeError(
-                f"{type(model).__name__} ran {model.n_iter_} epochs, not {epochs}."
-            )
-        per_epoch = [t / epochs for t in times[name]]
-        result[name] = (
-            {
-                "fit_seconds": times[name],
-                "epoch_seconds": per_epoch,
-                "median_epoch_seconds": _median(per_epoch),
-                "n_iter": int(model.n_iter_),
-                "trained_dtype": str(model.coefs_[0].dtype),
-                "peak_bytes": int(peaks[name]),
-            },
-            model,
-        )
-    return result
-
-
-def time_predicts(models, X, h, reps, max_seconds):
-    """Time the prediction of each model, and the floor ``X @ W1``, interleaved.
-
-    A model predicts with ``predict_proba`` (classifiers) or ``predict``
-    (regressors). The floor writes into a preallocated n × h array.
-    """
-    W1 = np.random.default_rng(2).standard_normal((X.shape[1], h)).astype(X.dtype)
-    Z = np.empty((X.shape[0], h), X.dtype)
-    np.matmul(X, W1, out=Z)  # warm-up, and touch the pages of Z
-    methods = {
-        name: model.predict_proba if hasattr(model, "predict_proba") else model.predict
-        for name, model in models.items()
-    }
-    measured = {name: peak_memory(lambda m=m: m(X)) for name, m in methods.items()}
-    funcs = {name: (lambda m=m: m(X)) for name, m in methods.items()}
-    funcs["floor"] = lambda: np.matmul(X, W1, out=Z)
-    times = repeat_interleaved(funcs, reps, max_seconds)
-    result = {
-        name: {
-            "seconds": times[name],
-            "median_seconds": _median(times[name]),
-            "output_dtype": str(out.dtype),
-            "peak_bytes": int(peak),
-        }
-        for name, (peak, out) in measured.items()
-    }
-    result["floor"] = {
-        "seconds": times["floor"],
-        "median_seconds": _median(times["floor"]),
-    }
-    return result
-
-
-def _with_threads(limit, func):
+def _blas_threads(limit):
+    """A context that holds BLAS at ``limit`` threads (None: as it is)."""
     if limit is None:
-        return func()
-    with threadpoolctl.threadpool_limits(limits=limit, user_api="blas"):
-        return func()
+        return contextlib.nullcontext()
+    return threadpoolctl.threadpool_limits(limits=limit, user_api="blas")
 
 
-def gemm_floor(X, h, batch_size, reps, max_seconds):
-    """Median seconds of X @ W1 + X.T @ G over one epoch, per thread setting.
+#: The floor's thread settings: the faster of the two is the floor.
+FLOOR_THREADS = {"default_threads": None, "one_thread": 1}
 
-    Full batch: the two products on the whole of X. Mini-batch: the same two
-    products on each consecutive block of ``batch_size`` rows. Outputs are
-    preallocated: the floor is the arithmetic, not the allocation.
+
+def floor_epoch(X, h, batch_size):
+    """One epoch of the floor: X @ W1 + X.T @ G, as a function of no arguments.
+
+    Full batch (``batch_size`` None): the two products on the whole of X.
+    Mini-batch: the same two products on each consecutive block of
+    ``batch_size`` rows. Outputs are preallocated: the floor is the
+    arithmetic, not the allocation.
     """
     rng = np.random.default_rng(1)
     n, d = X.shape
@@ -545,15 +478,103 @@ def gemm_floor(X, h, batch_size, reps, max_seconds):
             np.matmul(Xb, W1, out=Z[: Xb.shape[0]])
             np.matmul(Xb.T, Gb, out=dW)
 
+    return epoch
+
+
+def time_training(by_dtype, y, h, batch_size, epochs, reps, max_seconds):
+    """Time the fits of each dtype's estimators and its floor, all interleaved.
+
+    ``by_dtype`` maps a dtype name to ``(X, {name: estimator})``. For each
+    estimator: an untimed one-epoch warm-up fit, which is also where memory
+    is measured, then timed fits of ``epochs`` epochs. Every timed call (each
+    fit, and the floor's epoch at each of :data:`FLOOR_THREADS`, in each
+    dtype) takes its turn in each round, so that all three ratios (MLP over
+    ours, ours over the floor, float64 over float32) compare times taken
+    under the same machine load. Returns ``{dtype: {name: (record, fitted
+    model), ..., "floor": record}}``.
+    """
+    funcs, limits, peaks, fitted = {}, {}, {}, {}
+    for dtype, (X, estimators) in by_dtype.items():
+        for name, estimator in estimators.items():
+            warm = clone(estimator).set_params(max_iter=1)
+            peaks[dtype, name], _ = peak_memory(lambda warm=warm, X=X: warm.fit(X, y))
+
+            def fit(key=(dtype, name), estimator=estimator, X=X):
+                fitted[key] = clone(estimator).fit(X, y)
+
+            funcs[dtype, name] = fit
+        epoch = floor_epoch(X, h, batch_size)
+        for label, limit in FLOOR_THREADS.items():
+            with _blas_threads(limit):
+                epoch()  # warm-up
+            funcs[dtype, label] = epoch
+            limits[dtype, label] = limit
+    times = repeat_interleaved(funcs, reps, max_seconds, limits)
     result = {}
-    for label, limit in (("default_threads", None), ("one_thread", 1)):
-        _with_threads(limit, epoch)  # warm-up
-        times = _with_threads(limit, lambda: repeat(epoch, reps, max_seconds))
-        result[label] = {"seconds": times, "median_seconds": _median(times)}
-    result["median_seconds"] = min(
-        result["default_threads"]["median_seconds"],
-        result["one_thread"]["median_seconds"],
-    )
+    for dtype, (_, estimators) in by_dtype.items():
+        result[dtype] = {}
+        for name in estimators:
+            model = fitted[dtype, name]
+            if model.n_iter_ != epochs:  # the per-epoch time would be wrong
+                raise RuntimeError(
+                    f"{type(model).__name__} ran {model.n_iter_} epochs, not {epochs}."
+                )
+            per_epoch = [t / epochs for t in times[dtype, name]]
+            record = {
+                "fit_seconds": times[dtype, name],
+                "epoch_seconds": per_epoch,
+                "median_epoch_seconds": _median(per_epoch),
+                "n_iter": int(model.n_iter_),
+                "trained_dtype": str(model.coefs_[0].dtype),
+                "peak_bytes": int(peaks[dtype, name]),
+            }
+            result[dtype][name] = (record, model)
+        floor = {
+            label: {
+                "seconds": times[dtype, label],
+                "median_seconds": _median(times[dtype, label]),
+            }
+            for label in FLOOR_THREADS
+        }
+        floor["median_seconds"] = min(floor[label]["median_seconds"] for label in FLOOR_THREADS)
+        result[dtype]["floor"] = floor
+    return result
+
+
+def time_predictions(by_dtype, h, reps, max_seconds):
+    """Time each dtype's models' predictions and the floor ``X @ W1``, interleaved.
+
+    ``by_dtype`` maps a dtype name to ``(X, {name: fitted model})``. A model
+    predicts with ``predict_proba`` (classifiers) or ``predict``
+    (regressors). The floor writes into a preallocated n × h array. Returns
+    ``{dtype: {name: record, ..., "floor": record}}``.
+    """
+    funcs, measured = {}, {}
+    for dtype, (X, models) in by_dtype.items():
+        W1 = np.random.default_rng(2).standard_normal((X.shape[1], h)).astype(X.dtype)
+        Z = np.empty((X.shape[0], h), X.dtype)
+        np.matmul(X, W1, out=Z)  # warm-up, and touch the pages of Z
+        for name, model in models.items():
+            method = model.predict_proba if hasattr(model, "predict_proba") else model.predict
+            measured[dtype, name] = peak_memory(lambda m=method, X=X: m(X))
+            funcs[dtype, name] = lambda m=method, X=X: m(X)
+        funcs[dtype, "floor"] = lambda X=X, W1=W1, Z=Z: np.matmul(X, W1, out=Z)
+    times = repeat_interleaved(funcs, reps, max_seconds)
+    result = {}
+    for dtype, (_, models) in by_dtype.items():
+        result[dtype] = {}
+        for name in models:
+            peak, out = measured[dtype, name]
+            result[dtype][name] = {
+                "seconds": times[dtype, name],
+                "median_seconds": _median(times[dtype, name]),
+                "output_dtype": str(out.dtype),
+                "peak_bytes": int(peak),
+            }
+        result[dtype]["floor"] = {
+            "seconds": times[dtype, "floor"],
+            "median_seconds": _median(times[dtype, "floor"]),
+        }
     return result
 
 
@@ -581,70 +602,57 @@ def task_label(record):
 
 
 def run(mode, log=print):
-    """Every measurement of a mode; returns the list of records."""
+    """Every measurement of a mode; returns the list of records.
+
+    For each case and batch setting, both dtypes are timed together
+    (:func:`time_training`, :func:`time_predictions`); the records come out
+    in the order dtype, then batch setting.
+    """
     training, prediction = [], []
     for task, n, h, d, classes in cases(mode):
         X64, y = make_data(task, n, d, classes)
-        for dtype in mode.dtypes:
-            X = np.ascontiguousarray(X64, dtype=dtype)
-            model_for_predict = None
-            epochs = epochs_for(mode, n)
-            for batch in (mode.batch_size, None):
-                ours, mlp = make_estimators(task, h, batch, epochs, n)
+        Xs = {dtype: np.ascontiguousarray(X64, dtype=dtype) for dtype in mode.dtypes}
+        del X64
+        epochs = epochs_for(mode, n)
+        case = {"task": task, "classes": classes, "n": n, "d": d, "h": h}
+        records = {dtype: [] for dtype in mode.dtypes}
+        models_for_predict = {}
+        for batch in (mode.batch_size, None):
+            ours, mlp = make_estimators(task, h, batch, epochs, n)
+            by_dtype = {dtype: (X, {"skbackprop": ours, "mlp": mlp}) for dtype, X in Xs.items()}
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                timed = time_training(
+                    by_dtype, y, h, batch, epochs, mode.reps, mode.max_cell_seconds
+                )
+            for dtype, X in Xs.items():
+                ours_record, model = timed[dtype]["skbackprop"]
+                mlp_record, mlp_model = timed[dtype]["mlp"]
+                if classes > 2 and len(model.classes_) != classes:
+                    raise RuntimeError(f"{len(model.classes_)} classes, not {classes}")
                 record = {
-                    "task": task,
-                    "classes": classes,
-                    "n": n,
-                    "d": d,
-                    "h": h,
+                    **case,
                     "dtype": dtype,
                     "batch": "full" if batch is None else batch,
                     "epochs": epochs,
                     "x_bytes": int(X.nbytes),
+                    "skbackprop": ours_record,
+                    "mlp": mlp_record,
+                    "floor": timed[dtype]["floor"],
                 }
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", ConvergenceWarning)
-                    fits = time_fits(
-                        {"skbackprop": ours, "mlp": mlp},
-                        X,
-                        y,
-                        epochs,
-                        mode.reps,
-                        mode.max_cell_seconds,
-                    )
-                record["skbackprop"], model = fits["skbackprop"]
-                record["mlp"], mlp_model = fits["mlp"]
-                if classes > 2 and len(model.classes_) != classes:
-                    raise RuntimeError(f"{len(model.classes_)} classes, not {classes}")
-                record["floor"] = gemm_floor(
-                    X, h, batch, mode.reps, mode.max_cell_seconds
-                )
-                training.append(record)
-                if model_for_predict is None:
-                    model_for_predict = (model, mlp_model)
+                records[dtype].append(record)
+                models_for_predict.setdefault(dtype, (X, {"skbackprop": model, "mlp": mlp_model}))
                 log(
                     f"{task_label(record)} n={n} d={d} h={h} {dtype} batch={record['batch']}: "
-                    f"ours {record['skbackprop']['median_epoch_seconds']:.4f} s, "
-                    f"MLP {record['mlp']['median_epoch_seconds']:.4f} s, "
+                    f"ours {ours_record['median_epoch_seconds']:.4f} s, "
+                    f"MLP {mlp_record['median_epoch_seconds']:.4f} s, "
                     f"floor {record['floor']['median_seconds']:.4f} s per epoch"
                 )
-            model, mlp_model = model_for_predict
-            pred = {
-                "task": task,
-                "classes": classes,
-                "n": n,
-                "d": d,
-                "h": h,
-                "dtype": dtype,
-                "x_bytes": int(X.nbytes),
-                **time_predicts(
-                    {"skbackprop": model, "mlp": mlp_model},
-                    X,
-                    h,
-                    mode.predict_reps,
-                    mode.max_cell_seconds,
-                ),
-            }
+        for dtype in mode.dtypes:
+            training.extend(records[dtype])
+        timed = time_predictions(models_for_predict, h, mode.predict_reps, mode.max_cell_seconds)
+        for dtype, X in Xs.items():
+            pred = {**case, "dtype": dtype, "x_bytes": int(X.nbytes), **timed[dtype]}
             prediction.append(pred)
             log(
                 f"{task_label(pred)} n={n} d={d} h={h} {dtype} predict: "
@@ -652,7 +660,7 @@ def run(mode, log=print):
                 f"MLP {pred['mlp']['median_seconds']:.4f} s, "
                 f"X @ W1 {pred['floor']['median_seconds']:.4f} s"
             )
-            del X
+        del Xs, models_for_predict
     return training, prediction
 
 
@@ -859,7 +867,8 @@ learning rate {ALPHA["classification"]} for classification, {ALPHA["regression"]
 regression), both at their default BLAS threading. Features d = {mode["d"]}{_features_note(mode)};
 {_epochs_note(mode)}, time per epoch = fit time / epochs; medians of up to
 {mode["reps"]} repetitions (fewer when a cell takes over {mode["max_cell_seconds"]} s;
-`reps` = ours/MLP), after an untimed one-epoch warm-up fit; every timed call starts
+`reps` = ours/MLP), after an untimed one-epoch warm-up fit; ours, MLP and the floor,
+in both dtypes, are timed in turn, round after round; every timed call starts
 after {result.get("settle_seconds", 0)} s of busy waiting, once OpenBLAS's threads have
 stopped spinning (see `SETTLE_SECONDS`). GEMM floor: `X @ W1` plus
 `X.T @ G` (G n × h) over the epoch, for batch {mode["batch_size"]} on consecutive blocks

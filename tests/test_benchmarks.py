@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import threadpoolctl
 
 pytest.importorskip("matplotlib")
 
@@ -192,6 +193,85 @@ def test_command_line_other_feature_and_class_counts(argv, extra):
     grid = [case for case in cases if case[3] == mode.d and case[4] in (0, 2)]
     assert cases[len(grid) :] == extra
     assert all(n > 0 and h > 0 for _, n, h, _, _ in cases)
+
+
+def _blas_threads_now():
+    return max(
+        (info["num_threads"] for info in threadpoolctl.threadpool_info()
+         if info["user_api"] == "blas"),
+        default=1,
+    )
+
+
+def test_timed_calls_take_turns_each_under_its_thread_limit(monkeypatch):
+    module = _load_script()
+    monkeypatch.setattr(module, "SETTLE_SECONDS", 0.0)
+    calls = []
+
+    def recorder(name):
+        return lambda: calls.append((name, _blas_threads_now()))
+
+    funcs = {name: recorder(name) for name in ("ours", "mlp", "floor, one thread")}
+    # Two threads by default here (the suite's default is one), so that the
+    # limit shows.
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        default_threads = _blas_threads_now()
+        times = module.repeat_interleaved(funcs, 3, 60.0, {"floor, one thread": 1})
+    assert default_threads == 2
+    # Round after round, every function once per round, not each three times in a row.
+    assert [name for name, _ in calls] == ["ours", "mlp", "floor, one thread"] * 3
+    assert {threads for name, threads in calls if name == "floor, one thread"} == {1}
+    assert {threads for name, threads in calls if name != "floor, one thread"} == {
+        default_threads
+    }
+    assert all(len(times[name]) == 3 and min(times[name]) >= 0 for name in funcs)
+
+
+def test_both_dtypes_and_the_floor_are_timed_in_the_same_rounds(monkeypatch):
+    """The ratios MLP / ours, ours / floor and float64 / float32 compare
+    times taken in the same rounds, so a change of load hits them alike."""
+    module = _load_script()
+    monkeypatch.setattr(module, "SETTLE_SECONDS", 0.0)
+    seen = {}
+    real = module.repeat_interleaved
+
+    def spy(funcs, reps, max_seconds, blas_limits=None):
+        seen["keys"], seen["limits"] = list(funcs), dict(blas_limits or {})
+        return real(funcs, reps, max_seconds, blas_limits)
+
+    monkeypatch.setattr(module, "repeat_interleaved", spy)
+    X64, y = module.make_data("classification", 300, 6)
+    ours, mlp = module.make_estimators("classification", 4, 100, 2, 300)
+    by_dtype = {
+        dtype: (np.ascontiguousarray(X64, dtype=dtype), {"skbackprop": ours, "mlp": mlp})
+        for dtype in ("float64", "float32")
+    }
+    result = module.time_training(by_dtype, y, 4, 100, 2, 2, 60.0)
+    labels = ["skbackprop", "mlp", "default_threads", "one_thread"]
+    assert seen["keys"] == [(dtype, label) for dtype in by_dtype for label in labels]
+    assert {key: limit for key, limit in seen["limits"].items() if limit is not None} == {
+        (dtype, "one_thread"): 1 for dtype in by_dtype
+    }
+    for dtype in by_dtype:
+        for name in ("skbackprop", "mlp"):
+            record, model = result[dtype][name]
+            assert record["trained_dtype"] == dtype == str(model.coefs_[0].dtype)
+            assert len(record["fit_seconds"]) == 2 and record["n_iter"] == 2
+        floor = result[dtype]["floor"]
+        assert floor["median_seconds"] == min(
+            floor["default_threads"]["median_seconds"], floor["one_thread"]["median_seconds"]
+        )
+    predicted = module.time_predictions(
+        {dtype: (X, {"skbackprop": result[dtype]["skbackprop"][1]})
+         for dtype, (X, _) in by_dtype.items()},
+        4, 2, 60.0,
+    )
+    assert seen["keys"] == [
+        (dtype, name) for dtype in by_dtype for name in ("skbackprop", "floor")
+    ]
+    for dtype in by_dtype:
+        assert predicted[dtype]["skbackprop"]["output_dtype"] == dtype
+        assert len(predicted[dtype]["floor"]["seconds"]) == 2
 
 
 def test_kernel_benchmark_prints_a_row_per_implementation(capsys):
