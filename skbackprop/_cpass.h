@@ -77,10 +77,16 @@ FN(output_loss_error)(REAL *A2, const REAL *Y, const REAL *w, const REAL *b2,
                 a[j] = EXP(a[j] - top);
                 total += a[j];
             }
-            for (Py_ssize_t j = 0; j < k; j++) {
+            /* Two loops, not one: the divisions vectorise, and the logs
+               (one per row for one-hot targets) are taken where y is not 0
+               only, which skips exactly the terms xlogy makes 0. */
+            for (Py_ssize_t j = 0; j < k; j++)
                 a[j] /= total;
-                REAL p = a[j] < eps ? eps : (a[j] > 1 - eps ? 1 - eps : a[j]);
-                loss -= FN(xlogy)(y[j], p);
+            for (Py_ssize_t j = 0; j < k; j++) {
+                if (y[j] != 0) {
+                    REAL p = a[j] < eps ? eps : (a[j] > 1 - eps ? 1 - eps : a[j]);
+                    loss -= (double)y[j] * log(p);
+                }
             }
         }
         else { /* OUT_IDENTITY */
