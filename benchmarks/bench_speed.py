@@ -38,7 +38,7 @@ Run from the repository root::
                                                # (256 up to 50k), d = 100, binary
                                                # classes; and d = 10, 500, and
                                                # 10 classes, at n = 50k, h = 64;
-                                               # ~5 min on 2 cores
+                                               # ~7 min on 2 cores
 
 and, for one part of the grid (the heading then says "custom sizes")::
 
