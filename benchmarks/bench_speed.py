@@ -264,7 +264,8 @@ def _code_fingerprint():
     """A hash of skbackprop's source, tying the numbers to the code measured."""
     digest = hashlib.sha256()
     package = Path(skbackprop.__file__).resolve().parent
-    for path in sorted([*package.glob("*.py"), *package.glob("*.c")]):
+    sources = [*package.glob("*.py"), *package.glob("*.c"), *package.glob("*.h")]
+    for path in sorted(sources):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]

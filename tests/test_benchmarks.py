@@ -150,6 +150,16 @@ def test_json_holds_the_raw_numbers(smoke_run):
     # Smaller inputs are fitted for more epochs (at least 800 rows × epochs).
     assert {(r["n"], r["epochs"]) for r in data["training"]} == {(400, 2), (1600, 1)}
     assert {r["classes"] for r in data["training"]} == {0, 2, 3}
+    # Each case's rows: float64 mini-batch, float64 full, float32 mini-batch, float32
+    # full (both dtypes are timed together, the records still come out in this order).
+    orders = {}
+    for r in data["training"]:
+        case = (r["task"], r["classes"], r["n"], r["d"], r["h"])
+        orders.setdefault(case, []).append((r["dtype"], r["batch"]))
+    for case, order in orders.items():
+        assert order == [("float64", 200), ("float64", "full"), ("float32", 200),
+                         ("float32", "full")], case
+    assert [r["dtype"] for r in data["prediction"]] == ["float64", "float32"] * len(orders)
     for record in data["training"]:
         for impl in ("skbackprop", "mlp"):
             timing = record[impl]
@@ -216,8 +226,9 @@ def test_timed_calls_take_turns_each_under_its_thread_limit(monkeypatch):
     # limit shows.
     with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
         default_threads = _blas_threads_now()
+        if default_threads < 2:
+            pytest.skip("this BLAS cannot be set to two threads")
         times = module.repeat_interleaved(funcs, 3, 60.0, {"floor, one thread": 1})
-    assert default_threads == 2
     # Round after round, every function once per round, not each three times in a row.
     assert [name for name, _ in calls] == ["ours", "mlp", "floor, one thread"] * 3
     assert {threads for name, threads in calls if name == "floor, one thread"} == {1}
